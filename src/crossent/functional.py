@@ -1,0 +1,261 @@
+r"""Stable building blocks: log-sum-exp, softmax, sigmoid and information measures.
+
+All functions take NumPy arrays (or anything :func:`numpy.asarray` accepts) and
+return NumPy arrays of the same floating dtype: float32 stays float32, float64
+stays float64 (integers are computed in float64, float16 in float32).
+
+Conventions for non-finite inputs
+---------------------------------
+* ``-inf`` entries are masked entries: they get probability exactly 0.
+* A slice that is entirely ``-inf`` holds no mass at all:
+  ``logsumexp`` is ``-inf``, ``softmax`` is all zeros and ``log_softmax`` is
+  all ``-inf`` (so ``exp(log_softmax) == softmax`` still holds). No NaN and no
+  warning is produced.
+* ``+inf`` and NaN entries are outside the contract; NaN propagates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._validation import as_float_array, check_axis, check_probabilities, check_scalar
+
+__all__ = [
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "sigmoid",
+    "log_sigmoid",
+    "softplus",
+    "entropy",
+    "cross_entropy",
+    "kl_divergence",
+]
+
+
+def _shifted_exp(x: np.ndarray, axis: int):
+    """Return ``(exp(x - m), m)`` with ``m`` the max along ``axis`` (kept), 0 where not finite.
+
+    Subtracting the row maximum keeps every exponent <= 0, so nothing
+    overflows for any finite input; replacing a non-finite maximum by 0 avoids
+    ``-inf - (-inf)`` on rows that are entirely ``-inf``.
+    """
+    shift = np.max(x, axis=axis, keepdims=True)
+    shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype, copy=False)
+    return np.exp(x - shift), shift
+
+
+def logsumexp(x, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    r"""Log of the sum of exponentials, computed without overflow.
+
+    .. math:: \operatorname{LSE}(x) = m + \log \sum_i e^{x_i - m}, \quad m = \max_i x_i
+
+    Gradient: :math:`\partial\,\mathrm{LSE} / \partial x_i = \mathrm{softmax}(x)_i`.
+
+    Parameters
+    ----------
+    x : array_like
+        Input values. ``-inf`` entries contribute nothing.
+    axis : int, default -1
+        Axis to reduce.
+    keepdims : bool, default False
+        Keep the reduced axis with length 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape of ``x`` without ``axis`` (or with length 1 there if ``keepdims``).
+        A slice that is entirely ``-inf`` gives ``-inf`` (the log of an empty sum).
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> float(crossent.logsumexp(np.array([1000.0, 1000.0])))  # doctest: +ELLIPSIS
+    1000.693147...
+    """
+    x = as_float_array(x, "x")
+    axis = check_axis(axis, x.ndim)
+    exps, shift = _shifted_exp(x, axis)
+    sums = np.sum(exps, axis=axis, keepdims=True)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the intended result for all -inf slices
+        result = np.log(sums) + shift
+    return result if keepdims else np.squeeze(result, axis=axis)
+
+
+def softmax(x, axis: int = -1) -> np.ndarray:
+    r"""Softmax along ``axis``: :math:`p_i = e^{x_i} / \sum_j e^{x_j}`.
+
+    Jacobian: :math:`\partial p_i / \partial x_j = p_i(\delta_{ij} - p_j)`.
+
+    A slice that is entirely ``-inf`` gives all zeros (no class has any mass).
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> np.round(crossent.softmax(np.array([1.0, 2.0, 0.5])), 4)
+    array([0.2312, 0.6285, 0.1402])
+    """
+    x = as_float_array(x, "x")
+    axis = check_axis(axis, x.ndim)
+    exps, _ = _shifted_exp(x, axis)
+    sums = np.sum(exps, axis=axis, keepdims=True)
+    sums[sums == 0] = 1  # all -inf slice: 0 / 1 = 0 instead of 0 / 0
+    exps /= sums
+    return exps
+
+
+def log_softmax(x, axis: int = -1) -> np.ndarray:
+    r"""Log of the softmax along ``axis``: :math:`x_i - \operatorname{LSE}(x)`.
+
+    Gradient of :math:`\sum_i g_i \log p_i`: :math:`g - p \sum_i g_i`.
+
+    A slice that is entirely ``-inf`` gives all ``-inf`` (the log of the
+    all-zero softmax).
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> crossent.log_softmax(np.array([0.0, -np.inf]))
+    array([  0., -inf])
+    """
+    x = as_float_array(x, "x")
+    axis = check_axis(axis, x.ndim)
+    exps, shift = _shifted_exp(x, axis)
+    sums = np.sum(exps, axis=axis, keepdims=True)
+    sums[sums == 0] = 1  # all -inf slice: x - 0 - log(1) = -inf
+    return x - shift - np.log(sums)
+
+
+def sigmoid(x) -> np.ndarray:
+    r"""Logistic function :math:`\sigma(x) = 1 / (1 + e^{-x})`, with :math:`\sigma' = \sigma(1-\sigma)`.
+
+    Evaluated through :math:`e^{-|x|}` so that no exponential overflows:
+    ``sigmoid(-inf) == 0`` and ``sigmoid(inf) == 1`` exactly.
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> crossent.sigmoid(np.array([-1e4, 0.0, 1e4]))
+    array([0. , 0.5, 1. ])
+    """
+    x = as_float_array(x, "x")
+    decay = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + decay), decay / (1 + decay)).astype(x.dtype, copy=False)
+
+
+def log_sigmoid(x) -> np.ndarray:
+    r""":math:`\log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|}) = -\operatorname{softplus}(-x)`.
+
+    Derivative: :math:`1 - \sigma(x) = \sigma(-x)`.
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> crossent.log_sigmoid(np.array([-1e4, 0.0]))
+    array([-1.00000000e+04, -6.93147181e-01])
+    """
+    x = as_float_array(x, "x")
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def softplus(x) -> np.ndarray:
+    r""":math:`\operatorname{softplus}(x) = \log(1 + e^x) = \max(x, 0) + \log(1 + e^{-|x|})`.
+
+    Derivative: :math:`\sigma(x)`.
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> crossent.softplus(np.array([-np.inf, 0.0, 1e4]))
+    array([0.00000000e+00, 6.93147181e-01, 1.00000000e+04])
+    """
+    x = as_float_array(x, "x")
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _log_base(base) -> float:
+    if base is None:
+        return 1.0
+    base = check_scalar(base, "base", low=0, low_inclusive=False)
+    if base == 1 or math.isinf(base):
+        raise ValueError(f"base must be a positive number other than 1, got {base!r}")
+    return math.log(base)
+
+
+def _distributions(p, q, axis):
+    p = as_float_array(p, "p")
+    axis = check_axis(axis, p.ndim, "axis")
+    check_probabilities(p, "p", axis)
+    if q is None:
+        return p, None, axis
+    q = as_float_array(q, "q")
+    if q.shape != p.shape:
+        raise ValueError(f"p and q must have the same shape, got p {p.shape} and q {q.shape}")
+    check_probabilities(q, "q", axis)
+    dtype = np.result_type(p, q)
+    return p.astype(dtype, copy=False), q.astype(dtype, copy=False), axis
+
+
+def _plogq(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``p * log(q)`` with ``0 * log(anything) = 0``; ``p > 0, q == 0`` gives ``-inf``."""
+    with np.errstate(divide="ignore"):
+        logs = np.log(q)
+    return np.where(p == 0, 0, p * logs)
+
+
+def entropy(p, axis: int = -1, base=None) -> np.ndarray:
+    r"""Shannon entropy :math:`H(p) = -\sum_i p_i \log p_i` with :math:`0 \log 0 = 0`.
+
+    Parameters
+    ----------
+    p : array_like
+        Probability distributions along ``axis`` (entries >= 0, summing to 1
+        within ``sqrt(machine epsilon)``; otherwise ``ValueError``).
+    axis : int, default -1
+    base : float, optional
+        ``None`` for nats, ``2`` for bits, any positive base other than 1.
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> float(crossent.entropy(np.array([0.5, 0.5, 0.0]), base=2))
+    1.0
+    """
+    p, _, axis = _distributions(p, None, axis)
+    return -np.sum(_plogq(p, p), axis=axis) / _log_base(base)
+
+
+def cross_entropy(p, q, axis: int = -1, base=None) -> np.ndarray:
+    r"""Cross-entropy between distributions :math:`H(p, q) = -\sum_i p_i \log q_i`.
+
+    :math:`H(p, q) = H(p) + \mathrm{KL}(p \,\|\, q)`. Terms with :math:`p_i = 0`
+    are 0 whatever :math:`q_i`; :math:`p_i > 0` with :math:`q_i = 0` gives
+    ``inf``. For the loss on logits see :func:`crossent.softmax_cross_entropy`.
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> float(crossent.cross_entropy(np.array([0.0, 1.0, 0.0]), np.array([0.2, 0.5, 0.3]), base=2))
+    1.0
+    """
+    p, q, axis = _distributions(p, q, axis)
+    return -np.sum(_plogq(p, q), axis=axis) / _log_base(base)
+
+
+def kl_divergence(p, q, axis: int = -1, base=None) -> np.ndarray:
+    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q) = \sum_i p_i \log(p_i / q_i)`.
+
+    Terms with :math:`p_i = 0` are 0; :math:`p_i > 0` with :math:`q_i = 0`
+    gives ``inf``. Non-negative for valid distributions (up to rounding).
+    For the PyTorch-style loss on log-probabilities see :func:`crossent.kl_div`.
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> float(crossent.kl_divergence(np.array([0.5, 0.5]), np.array([0.25, 0.75]), base=2))  # doctest: +ELLIPSIS
+    0.2075...
+    """
+    p, q, axis = _distributions(p, q, axis)
+    return np.sum(_plogq(p, p) - _plogq(p, q), axis=axis) / _log_base(base)

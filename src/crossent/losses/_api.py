@@ -1,0 +1,134 @@
+"""How every loss is exposed: ``L``, ``L_grad``, ``L_value_and_grad`` and a Loss class.
+
+A loss module writes one implementation ``_impl(input, target, *, options...,
+compute_grad)`` that returns ``(value, gradient or None)``, and one public value
+function ``L`` with the full signature and the docstring (the math lives
+there). :func:`grad_function` and :func:`value_and_grad_function` derive the other
+two public functions from ``L``'s signature, so the three can never disagree on
+an option.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+
+def _bind(signature: inspect.Signature, args, kwargs):
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"{error}") from None
+    return bound.args, bound.kwargs
+
+
+def grad_function(value_function, implementation):
+    """Return ``L_grad``: dL/d(first argument), same options as ``value_function``."""
+    signature = inspect.signature(value_function)
+    name = value_function.__name__
+
+    def grad(*args, **kwargs):
+        args, kwargs = _bind(signature, args, kwargs)
+        return implementation(*args, **kwargs, compute_grad=True)[1]
+
+    grad.__signature__ = signature
+    grad.__name__ = grad.__qualname__ = f"{name}_grad"
+    grad.__module__ = value_function.__module__
+    first = next(iter(signature.parameters))
+    grad.__doc__ = (
+        f"Gradient of :func:`{name}` with respect to ``{first}``.\n\n"
+        f"Takes exactly the arguments of :func:`{name}` and returns an array with\n"
+        f"``{first}``'s shape and dtype. The reduction's ``1 / denominator`` is applied\n"
+        f"once; for ``reduction=\"none\"`` this is the gradient of the sum of the\n"
+        f"per-element losses. See :func:`{name}` for the formula.\n"
+    )
+    return grad
+
+
+def value_and_grad_function(value_function, implementation):
+    """Return ``L_value_and_grad``: ``(value, gradient)`` computed in one pass."""
+    signature = inspect.signature(value_function)
+    name = value_function.__name__
+
+    def value_and_grad(*args, **kwargs):
+        args, kwargs = _bind(signature, args, kwargs)
+        return implementation(*args, **kwargs, compute_grad=True)
+
+    value_and_grad.__signature__ = signature
+    value_and_grad.__name__ = value_and_grad.__qualname__ = f"{name}_value_and_grad"
+    value_and_grad.__module__ = value_function.__module__
+    value_and_grad.__doc__ = (
+        f"``({name}(...), {name}_grad(...))`` computed together in one pass.\n\n"
+        f"Takes exactly the arguments of :func:`{name}`.\n"
+    )
+    return value_and_grad
+
+
+class Loss:
+    """A loss with its options fixed: ``loss(input, target)`` and ``loss.value_and_grad(input, target)``.
+
+    Subclasses set ``function`` (the public value function, e.g.
+    :func:`crossent.softmax_cross_entropy`) and ``implementation``. Options are
+    the keyword-only arguments of ``function``; per-batch data (``sample_weight``,
+    ``mask``) is passed at call time instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossent.losses import CrossEntropyLoss
+    >>> loss = CrossEntropyLoss(label_smoothing=0.1)
+    >>> value, grad = loss.value_and_grad(np.array([[1.0, 2.0, 0.5]]), np.array([1]))
+    >>> grad.shape
+    (1, 3)
+    """
+
+    function = None
+    implementation = None
+    #: keyword arguments that vary with each batch rather than configure the loss
+    call_arguments = ("sample_weight", "mask")
+
+    def __init__(self, **options):
+        parameters = inspect.signature(type(self).function).parameters
+        allowed = [
+            name
+            for name, parameter in parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in self.call_arguments
+        ]
+        for name in options:
+            if name not in allowed:
+                raise TypeError(
+                    f"{type(self).__name__} got an unexpected option {name!r}; "
+                    f"options are {', '.join(allowed)}"
+                )
+        self.options = dict(options)
+
+    def _call(self, input, target, batch_arguments, compute_grad):
+        function = type(self).function
+        parameters = inspect.signature(function).parameters
+        for name in batch_arguments:
+            if name not in parameters:
+                raise TypeError(f"{type(self).__name__} does not take {name!r}")
+        return type(self).implementation(
+            input, target, **self.options, **batch_arguments, compute_grad=compute_grad
+        )
+
+    def __call__(self, input, target, **batch_arguments):
+        """The loss value (a NumPy scalar, or an array for ``reduction="none"``)."""
+        return self._call(input, target, batch_arguments, compute_grad=False)[0]
+
+    def grad(self, input, target, **batch_arguments):
+        """dL/d(input), same shape and dtype as ``input``."""
+        return self._call(input, target, batch_arguments, compute_grad=True)[1]
+
+    def value_and_grad(self, input, target, **batch_arguments):
+        """``(value, dL/d(input))`` computed in one pass."""
+        return self._call(input, target, batch_arguments, compute_grad=True)
+
+    @property
+    def reduction(self) -> str:
+        return self.options.get(
+            "reduction", inspect.signature(type(self).function).parameters["reduction"].default
+        )
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{key}={value!r}" for key, value in self.options.items())
+        return f"{type(self).__name__}({options})"

@@ -1,0 +1,212 @@
+"""Shared preparation for losses on class scores: validation, layout, row softmax.
+
+Every multi-class loss accepts scores with the class axis anywhere (``axis``)
+and any number of other dimensions. The public wrapper validates once, moves
+the class axis last and flattens everything else into M rows, so the
+computation is always on an (M, C) matrix; :meth:`ClassBatch.restore_grad` and
+:meth:`ClassBatch.restore_rows` put results back into the caller's layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import (
+    as_float_array,
+    check_axis,
+    check_finite_nonnegative,
+    check_ignore_index,
+    check_labels,
+    check_not_empty,
+    check_probabilities,
+    check_reduction,
+)
+
+
+@dataclass
+class ClassBatch:
+    """A validated batch of class scores, class axis last, flattened to rows."""
+
+    scores: np.ndarray  # (M, C), input dtype
+    labels: np.ndarray | None  # (M,) int64 with ignored rows set to 0; None for probability targets
+    probabilities: np.ndarray | None  # (M, C) probability targets; None for class labels
+    valid: np.ndarray | None  # (M,) bool, False for ignored rows; None when nothing is ignored
+    sample_weight: np.ndarray | None  # (M,) or None
+    shape: tuple  # the caller's input shape
+    axis: int  # the caller's class axis (non-negative)
+    reduction: str
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.scores.dtype
+
+    @property
+    def n_rows(self) -> int:
+        return self.scores.shape[0]
+
+    @property
+    def n_classes(self) -> int:
+        return self.scores.shape[1]
+
+    @property
+    def batch_shape(self) -> tuple:
+        return self.shape[: self.axis] + self.shape[self.axis + 1 :]
+
+    def row_weight(self) -> np.ndarray:
+        """``sample_weight`` times the valid mask, as an (M,) array of the input dtype."""
+        weight = np.ones(self.n_rows, dtype=self.dtype)
+        if self.sample_weight is not None:
+            weight = weight * self.sample_weight
+        if self.valid is not None:
+            weight = np.where(self.valid, weight, 0).astype(self.dtype, copy=False)
+        return weight
+
+    def one_hot(self) -> np.ndarray:
+        """(M, C) one-hot matrix of the labels (ignored rows point at class 0)."""
+        onehot = np.zeros(self.scores.shape, dtype=self.dtype)
+        onehot[np.arange(self.n_rows), self.labels] = 1
+        return onehot
+
+    def target_matrix(self) -> np.ndarray:
+        """The (M, C) target distribution: one-hot labels or the probability targets."""
+        return self.probabilities if self.probabilities is not None else self.one_hot()
+
+    def restore_rows(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=self.dtype).reshape(self.batch_shape)
+
+    def restore_grad(self, grad: np.ndarray) -> np.ndarray:
+        moved = self.shape[: self.axis] + self.shape[self.axis + 1 :] + (self.shape[self.axis],)
+        grad = np.asarray(grad, dtype=self.dtype).reshape(moved)
+        return np.moveaxis(grad, -1, self.axis)
+
+
+def _to_rows(array: np.ndarray, axis: int) -> np.ndarray:
+    return np.moveaxis(array, axis, -1).reshape(-1, array.shape[axis])
+
+
+def prepare(
+    scores,
+    target,
+    *,
+    axis,
+    reduction,
+    ignore_index=None,
+    sample_weight=None,
+    allow_probabilities: bool = True,
+    scores_name: str = "logits",
+    extra_reductions: tuple = (),
+) -> ClassBatch:
+    """Validate ``scores``/``target`` and lay them out as rows (see :class:`ClassBatch`)."""
+    z = as_float_array(scores, scores_name)
+    check_not_empty(z, scores_name)
+    axis = check_axis(axis, z.ndim)
+    reduction = check_reduction(reduction, ("mean", "sum", "none") + tuple(extra_reductions))
+    ignore_index = check_ignore_index(ignore_index)
+    n_classes = z.shape[axis]
+    batch_shape = z.shape[:axis] + z.shape[axis + 1 :]
+    if isinstance(target, (str, bytes)) or target is None:
+        raise TypeError(f"target must be an array of class labels or probabilities, got {target!r}")
+    target = np.asarray(target)
+    labels = probabilities = valid = None
+    if target.dtype.kind in "iu":
+        labels = check_labels(target, batch_shape, n_classes, ignore_index).reshape(-1)
+        if ignore_index is not None:
+            ignored = labels == ignore_index
+            if ignored.any():
+                valid = ~ignored
+                labels = np.where(valid, labels, 0)
+    elif target.dtype.kind == "f":
+        if not allow_probabilities:
+            raise TypeError(
+                f"target must hold integer class labels, got dtype {target.dtype}"
+                + (" (convert with target.astype(int))" if target.shape == batch_shape else "")
+            )
+        if target.shape != z.shape:
+            hint = (
+                "; floating targets are probabilities with the shape of "
+                f"{scores_name} -- for class labels pass an integer array (target.astype(int))"
+                if target.shape == batch_shape
+                else ""
+            )
+            raise ValueError(
+                f"target of floating dtype must be probabilities with {scores_name}' shape "
+                f"{z.shape}, got shape {target.shape}{hint}"
+            )
+        if ignore_index is not None:
+            raise ValueError(
+                "ignore_index applies to class-label targets only; with probability targets "
+                "give the rows to skip sample_weight=0"
+            )
+        check_probabilities(target, "target", axis)
+        probabilities = _to_rows(target.astype(z.dtype, copy=False), axis)
+    elif target.dtype.kind == "b":
+        raise TypeError(
+            "target must hold integer class labels or floating probabilities, got dtype bool"
+        )
+    else:
+        raise TypeError(
+            f"target must hold integer class labels or floating probabilities, got dtype {target.dtype}"
+        )
+    weights = None
+    if sample_weight is not None:
+        weights = as_float_array(sample_weight, "sample_weight")
+        if weights.shape != batch_shape:
+            raise ValueError(
+                f"sample_weight must have one weight per row, shape {batch_shape}, got {weights.shape}"
+            )
+        check_finite_nonnegative(weights, "sample_weight")
+        weights = weights.astype(z.dtype, copy=False).reshape(-1)
+    return ClassBatch(
+        scores=_to_rows(z, axis),
+        labels=labels,
+        probabilities=probabilities,
+        valid=valid,
+        sample_weight=weights,
+        shape=z.shape,
+        axis=axis,
+        reduction=reduction,
+    )
+
+
+def row_softmax(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax of each row of an (M, C) matrix and its log-sum-exp, in one pass.
+
+    Returns ``(p, lse)`` with ``p`` of shape (M, C) and ``lse`` of shape (M,).
+    Rows that are entirely ``-inf`` give ``p = 0`` and ``lse = -inf``.
+    """
+    shift = scores.max(axis=1)
+    shift = np.where(np.isfinite(shift), shift, 0).astype(scores.dtype, copy=False)
+    exps = np.exp(scores - shift[:, None])
+    sums = exps.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        lse = np.log(sums) + shift
+    sums[sums == 0] = 1
+    exps /= sums[:, None]
+    return exps, lse
+
+
+def negative_log_probabilities(scores: np.ndarray, lse: np.ndarray) -> np.ndarray:
+    """``-log softmax`` of each row from its log-sum-exp: ``lse - z`` (``+inf`` where ``z = -inf``)."""
+    finite_lse = np.where(np.isfinite(lse), lse, 0).astype(scores.dtype, copy=False)
+    return finite_lse[:, None] - scores
+
+
+def label_values(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``scores[n, labels[n]]`` for every row n."""
+    return scores[np.arange(scores.shape[0]), labels]
+
+
+def weighted_sum(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Row sums of ``weights * values`` where a zero weight contributes 0 even against ``inf``."""
+    with np.errstate(invalid="ignore"):
+        products = weights * values
+    return np.where(weights == 0, 0, products).sum(axis=1)
+
+
+def times(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``weights * values`` with ``0 * inf = 0`` (a row that carries no weight costs nothing)."""
+    with np.errstate(invalid="ignore"):
+        products = weights * values
+    return np.where(weights == 0, 0, products)

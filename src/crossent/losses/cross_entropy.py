@@ -1,0 +1,340 @@
+r"""Softmax cross-entropy and negative log-likelihood: value and analytic gradient.
+
+The whole family reduces to one formula. For row :math:`n` with logits
+:math:`z_n`, softmax :math:`p_n` and log-sum-exp :math:`\ell_n = \log\sum_c e^{z_{nc}}`,
+let :math:`q_n` be the *effective target* (the target distribution with every
+weight multiplied in). Then
+
+.. math::
+
+    L_n = \sum_c q_{nc}\,(\ell_n - z_{nc}) + \lambda\, d_n \ell_n^2, \qquad
+    \frac{\partial L_n}{\partial z_n} = \Big(\sum_c q_{nc} + 2\lambda d_n \ell_n\Big)\, p_n - q_n
+
+because :math:`\partial \ell_n / \partial z_n = p_n`. With a one-hot target and
+no weights this is the familiar ``softmax(z) - y``. The mean divides by
+:math:`D = \sum_n d_n` once (see :mod:`crossent._reduction`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._reduction import gradient_scale, reduce
+from .._validation import as_float_array, broadcast_weight, check_finite_nonnegative, check_scalar
+from ._api import Loss, grad_function, value_and_grad_function
+from ._classification import (
+    ClassBatch,
+    label_values,
+    negative_log_probabilities,
+    prepare,
+    row_softmax,
+    times,
+    weighted_sum,
+)
+
+__all__ = [
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_grad",
+    "softmax_cross_entropy_value_and_grad",
+    "nll_loss",
+    "nll_loss_grad",
+    "nll_loss_value_and_grad",
+    "CrossEntropyLoss",
+    "NLLLoss",
+]
+
+
+def class_weight_rows(weight, batch: ClassBatch, name: str = "weight"):
+    """Validate ``weight`` and return it as (C,) class weights or an (M, C) row matrix (or None).
+
+    A 1-D weight is a class weight and must have length C. Anything else must
+    broadcast to the input's shape (e.g. (N, C) per-sample-per-class weights).
+    """
+    if weight is None:
+        return None
+    array = as_float_array(weight, name)
+    n_classes = batch.n_classes
+    if array.ndim == 1:
+        if array.shape != (n_classes,):
+            raise ValueError(
+                f"{name} with one dimension holds class weights and must have shape "
+                f"({n_classes},), got {array.shape}"
+            )
+        check_finite_nonnegative(array, name)
+        return array.astype(batch.dtype, copy=False)
+    check_finite_nonnegative(array, name)
+    full = broadcast_weight(array, batch.shape, name, batch.dtype)
+    return np.moveaxis(full, batch.axis, -1).reshape(-1, n_classes)
+
+
+def _gather_label_weight(class_weight, batch: ClassBatch) -> np.ndarray | float:
+    if class_weight is None:
+        return 1.0
+    if class_weight.ndim == 1:
+        return class_weight[batch.labels]
+    return label_values(class_weight, batch.labels)
+
+
+def _softmax_cross_entropy(
+    logits,
+    target,
+    *,
+    weight=None,
+    sample_weight=None,
+    ignore_index=None,
+    label_smoothing=0.0,
+    z_loss=0.0,
+    reduction="mean",
+    axis=-1,
+    compute_grad,
+):
+    batch = prepare(
+        logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
+        sample_weight=sample_weight,
+    )
+    smoothing = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    z_scale = check_scalar(z_loss, "z_loss", low=0.0)
+    class_weight = class_weight_rows(weight, batch)
+    scores, n_classes, dtype = batch.scores, batch.n_classes, batch.dtype
+    row_weight = batch.row_weight()  # sample_weight, 0 on ignored rows
+
+    # Step 1: softmax and log-sum-exp of every row (max-shifted, -inf safe).
+    probs, lse = row_softmax(scores)
+    finite_lse = np.where(np.isfinite(lse), lse, 0).astype(dtype, copy=False)
+
+    # Step 2: the effective target q and the denominator weights d.
+    if batch.labels is not None:
+        # q = (1 - eps) * d_n * onehot(y_n) + (eps / C) * s_n * w_n,  d_n = s_n * w[n, y_n]
+        denominator_weight = row_weight * _gather_label_weight(class_weight, batch)
+        hit = label_values(scores, batch.labels)
+        nll = np.where(hit == -np.inf, np.inf, finite_lse - hit)
+        losses = (1 - smoothing) * times(denominator_weight, nll)
+        target_mass = (1 - smoothing) * denominator_weight
+        smooth_weight = None
+        if smoothing > 0:
+            neg_log_probs = negative_log_probabilities(scores, lse)
+            smooth_weight = row_weight[:, None] * (1 if class_weight is None else class_weight)
+            smooth_weight = np.broadcast_to(smooth_weight, scores.shape)
+            losses = losses + smoothing / n_classes * weighted_sum(smooth_weight, neg_log_probs)
+            target_mass = target_mass + smoothing / n_classes * smooth_weight.sum(axis=1)
+    else:
+        # q = s_n * w_n * ((1 - eps) * y_n + eps / C); the mean divides by sum(s_n)
+        denominator_weight = row_weight
+        smoothed = batch.probabilities
+        if smoothing > 0:
+            smoothed = (1 - smoothing) * smoothed + smoothing / n_classes
+        effective = row_weight[:, None] * smoothed
+        if class_weight is not None:
+            effective = effective * class_weight
+        losses = weighted_sum(effective, negative_log_probabilities(scores, lse))
+        target_mass = effective.sum(axis=1)
+
+    # Step 3: the z-loss term lambda * d_n * lse_n^2 (PaLM), weighted like the row.
+    if z_scale > 0:
+        losses = losses + z_scale * times(denominator_weight, np.square(lse))
+
+    denominator = float(np.sum(denominator_weight, dtype=np.float64))
+    value = reduce(batch.restore_rows(losses), batch.reduction, denominator, dtype)
+    if not compute_grad:
+        return value, None
+
+    # Step 4: dL/dz = (sum_c q + 2 lambda d lse) * p - q, times 1/D once for the mean.
+    coefficient = target_mass + 2 * z_scale * denominator_weight * finite_lse
+    grad = probs
+    grad *= coefficient[:, None]
+    if batch.labels is not None:
+        grad[np.arange(batch.n_rows), batch.labels] -= (1 - smoothing) * denominator_weight
+        if smooth_weight is not None:
+            grad -= smoothing / n_classes * smooth_weight
+    else:
+        grad -= effective
+    grad *= gradient_scale(batch.reduction, denominator)
+    return value, batch.restore_grad(grad)
+
+
+def softmax_cross_entropy(
+    logits,
+    target,
+    *,
+    weight=None,
+    sample_weight=None,
+    ignore_index=None,
+    label_smoothing=0.0,
+    z_loss=0.0,
+    reduction="mean",
+    axis=-1,
+):
+    r"""Cross-entropy between ``softmax(logits)`` and a target, from logits.
+
+    For row :math:`n` with softmax :math:`p_n = \mathrm{softmax}(z_n)` and
+    log-sum-exp :math:`\ell_n`:
+
+    * class labels :math:`y_n`: :math:`L_n = w_{n,y_n} s_n (\ell_n - z_{n,y_n}) = -w_{n,y_n} s_n \log p_{n,y_n}`,
+      gradient :math:`w_{n,y_n} s_n (p_n - \mathrm{onehot}(y_n))`;
+    * probabilities :math:`t_n`: :math:`L_n = -s_n \sum_c w_{nc}\, t_{nc} \log p_{nc}`,
+      gradient :math:`s_n \big((\sum_c w_{nc} t_{nc})\, p_n - w_n \odot t_n\big)`.
+
+    Here :math:`w` is ``weight`` (1 if absent) and :math:`s` is ``sample_weight``
+    (1 if absent). With ``label_smoothing`` :math:`\varepsilon` the target becomes
+    :math:`(1-\varepsilon)\,\mathrm{onehot}(y_n) + \varepsilon / C` and class
+    weights multiply both parts, as in PyTorch:
+    :math:`L_n = s_n\big[(1-\varepsilon) w_{n,y_n}(-\log p_{n,y_n}) + \tfrac{\varepsilon}{C}\sum_c w_{nc}(-\log p_{nc})\big]`.
+    ``z_loss`` :math:`\lambda` adds :math:`\lambda d_n \ell_n^2` (PaLM), gradient
+    :math:`2\lambda d_n \ell_n p_n`, where :math:`d_n` is the row's weight below.
+
+    Reduction (one contract, :mod:`crossent._reduction`): ``"sum"`` adds the
+    :math:`L_n`; ``"mean"`` divides by :math:`D = \sum_n d_n` with
+    :math:`d_n = s_n w_{n,y_n}` for class labels (PyTorch's weighted mean) and
+    :math:`d_n = s_n` for probabilities (PyTorch divides by the number of rows);
+    ignored rows have :math:`d_n = 0`. If :math:`D = 0` (every row ignored) the
+    mean is ``0.0`` with a zero gradient -- PyTorch returns NaN there.
+
+    Parameters
+    ----------
+    logits : array_like, shape (..., C, ...)
+        Unnormalised scores, class axis ``axis``. ``-inf`` marks impossible
+        classes (probability 0): finite loss unless the target puts mass there,
+        in which case the loss is ``+inf`` and the gradient stays finite.
+    target : array_like
+        Integer dtype: class labels with ``logits``' shape minus the class axis,
+        each in ``[0, C)`` or equal to ``ignore_index``. Floating dtype:
+        probabilities with ``logits``' shape, each row >= 0 and summing to 1
+        within ``sqrt(eps)`` of the dtype (times ``max(1, sqrt(C))``).
+    weight : array_like, optional
+        Shape (C,): class weights. Any other shape broadcastable to ``logits``
+        (e.g. (N, C)): per-sample-per-class weights :math:`w_{nc}`. Finite, >= 0.
+    sample_weight : array_like, optional
+        One finite weight >= 0 per row: ``logits``' shape minus the class axis.
+    ignore_index : int, optional
+        Label value whose rows contribute 0 loss, 0 gradient and leave the
+        mean's denominator. Class labels only (for probability targets use
+        ``sample_weight=0``).
+    label_smoothing : float in [0, 1], default 0
+    z_loss : float >= 0, default 0
+    reduction : {"mean", "sum", "none"}, default "mean"
+    axis : int, default -1
+        The class axis of ``logits`` (``axis=1`` for PyTorch's (N, C, d1, ...)).
+
+    Returns
+    -------
+    numpy scalar of ``logits``' dtype, or an array of the row shape for ``"none"``.
+
+    Shapes
+    ------
+    logits (N, C) with target (N,) labels or (N, C) probabilities; in general
+    logits (d0, ..., C, ..., dk) with labels (d0, ..., dk).
+
+    Examples
+    --------
+    The cat/dog/bird example: logits (1, 2, 0.5), the true class is dog.
+
+    >>> import numpy as np, crossent
+    >>> logits = np.array([[1.0, 2.0, 0.5]])
+    >>> round(float(crossent.softmax_cross_entropy(logits, np.array([1]))), 4)
+    0.4644
+    >>> np.round(crossent.softmax_cross_entropy_grad(logits, np.array([1])), 4)
+    array([[ 0.2312, -0.3715,  0.1402]])
+    """
+    return _softmax_cross_entropy(
+        logits, target, weight=weight, sample_weight=sample_weight, ignore_index=ignore_index,
+        label_smoothing=label_smoothing, z_loss=z_loss, reduction=reduction, axis=axis,
+        compute_grad=False,
+    )[0]
+
+
+softmax_cross_entropy_grad = grad_function(softmax_cross_entropy, _softmax_cross_entropy)
+softmax_cross_entropy_value_and_grad = value_and_grad_function(
+    softmax_cross_entropy, _softmax_cross_entropy
+)
+
+
+def _nll_loss(
+    log_probs,
+    target,
+    *,
+    weight=None,
+    sample_weight=None,
+    ignore_index=None,
+    reduction="mean",
+    axis=-1,
+    compute_grad,
+):
+    batch = prepare(
+        log_probs, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
+        sample_weight=sample_weight, allow_probabilities=False, scores_name="log_probs",
+    )
+    class_weight = class_weight_rows(weight, batch)
+    denominator_weight = batch.row_weight() * _gather_label_weight(class_weight, batch)
+    losses = times(denominator_weight, -label_values(batch.scores, batch.labels))
+    denominator = float(np.sum(denominator_weight, dtype=np.float64))
+    value = reduce(batch.restore_rows(losses), batch.reduction, denominator, batch.dtype)
+    if not compute_grad:
+        return value, None
+    grad = np.zeros_like(batch.scores)
+    grad[np.arange(batch.n_rows), batch.labels] = -denominator_weight
+    grad *= gradient_scale(batch.reduction, denominator)
+    return value, batch.restore_grad(grad)
+
+
+def nll_loss(
+    log_probs,
+    target,
+    *,
+    weight=None,
+    sample_weight=None,
+    ignore_index=None,
+    reduction="mean",
+    axis=-1,
+):
+    r"""Negative log-likelihood of class labels given log-probabilities.
+
+    .. math:: L_n = -w_{n,y_n}\, s_n \log q_{n,y_n}, \qquad
+              \frac{\partial L_n}{\partial \log q_{nc}} = -w_{n,y_n} s_n\, [c = y_n]
+
+    ``softmax_cross_entropy(z, y)`` equals ``nll_loss(log_softmax(z), y)``.
+    Weights, ``ignore_index`` and the reduction follow
+    :func:`softmax_cross_entropy` (the mean divides by :math:`\sum_n w_{n,y_n} s_n`,
+    PyTorch's ``nll_loss``). ``log_probs`` is used as given: it is not
+    normalised or checked to be <= 0.
+
+    Parameters
+    ----------
+    log_probs : array_like, shape (..., C, ...)
+        Log-probabilities, class axis ``axis``.
+    target : integer array_like
+        Class labels: ``log_probs``' shape minus the class axis.
+    weight, sample_weight, ignore_index, reduction, axis
+        As in :func:`softmax_cross_entropy`.
+
+    Examples
+    --------
+    >>> import numpy as np, crossent
+    >>> float(crossent.nll_loss(np.log(np.array([[0.25, 0.75]])), np.array([0])))  # doctest: +ELLIPSIS
+    1.386294...
+    """
+    return _nll_loss(
+        log_probs, target, weight=weight, sample_weight=sample_weight, ignore_index=ignore_index,
+        reduction=reduction, axis=axis, compute_grad=False,
+    )[0]
+
+
+nll_loss_grad = grad_function(nll_loss, _nll_loss)
+nll_loss_value_and_grad = value_and_grad_function(nll_loss, _nll_loss)
+
+
+class CrossEntropyLoss(Loss):
+    """:func:`crossent.softmax_cross_entropy` with fixed options.
+
+    ``CrossEntropyLoss(weight=None, ignore_index=None, label_smoothing=0.0,
+    z_loss=0.0, reduction="mean", axis=-1)``; ``sample_weight`` is given per call.
+    """
+
+    function = staticmethod(softmax_cross_entropy)
+    implementation = staticmethod(_softmax_cross_entropy)
+
+
+class NLLLoss(Loss):
+    """:func:`crossent.nll_loss` with fixed options (``weight``, ``ignore_index``, ``reduction``, ``axis``)."""
+
+    function = staticmethod(nll_loss)
+    implementation = staticmethod(_nll_loss)
