@@ -175,11 +175,11 @@ def check_probabilities(p: np.ndarray, name: str, axis: int | None, *, normalise
         raise ValueError(f"{name} must be probabilities, found nan at position {_first_position(np.isnan(p))}")
     if p.min() < -tol:
         position = _first_position(p < -tol)
-        raise ValueError(f"{name} must be probabilities (>= 0); found {p[position]!r} at position {position}")
+        raise ValueError(f"{name} must be probabilities (>= 0); found {p[position].item()!r} at position {position}")
     if not normalised:
         if p.max() > 1 + tol:
             position = _first_position(p > 1 + tol)
-            raise ValueError(f"{name} must be probabilities (<= 1); found {p[position]!r} at position {position}")
+            raise ValueError(f"{name} must be probabilities (<= 1); found {p[position].item()!r} at position {position}")
         return
     sums = p.sum(axis=axis, dtype=np.float64)
     off = np.abs(sums - 1.0) > tol * max(1.0, math.sqrt(p.shape[axis]))
@@ -197,7 +197,7 @@ def check_finite_nonnegative(array: np.ndarray, name: str) -> None:
     bad = ~np.isfinite(array) | (array < 0)
     if bad.any():
         position = _first_position(bad)
-        raise ValueError(f"{name} must be finite and >= 0; found {array[position]!r} at position {position}")
+        raise ValueError(f"{name} must be finite and >= 0; found {array[position].item()!r} at position {position}")
 
 
 def broadcast_weight(weight, shape: tuple, name: str, dtype) -> np.ndarray:

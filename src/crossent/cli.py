@@ -42,14 +42,18 @@ def _demo(args: argparse.Namespace) -> int:
             raise SystemExit(
                 f"crossent demo: error: --target {label} is out of range [0, {logits.size - 1}]"
             )
-    if args.loss not in LOSSES:
+    choices = _demo_losses(LOSSES)
+    if args.loss not in choices:
         raise SystemExit(
-            f"crossent demo: error: --loss {args.loss!r} is not a loss; choose from "
-            f"{', '.join(sorted(LOSSES))}"
+            f"crossent demo: error: --loss {args.loss!r} is not a loss on logits and class labels; "
+            f"choose from {', '.join(choices)}"
         )
     loss = get_loss(args.loss)
     row, target = logits[None, :], np.array([label])
-    value, grad = loss.value_and_grad(row, target)
+    try:
+        value, grad = loss.value_and_grad(row, target)
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"crossent demo: error: {error}") from None
     probs = softmax(logits)
     width = max(len(name) for name in classes)
     print(f"logits z = {', '.join(f'{v:g}' for v in logits)}; true class: {classes[label]}")
@@ -66,6 +70,21 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"  = -log p[{classes[label]}] = -log {probs[label]:.4f}")
         print("  dL/dz = softmax(z) - onehot(y): the gradient pushes the true class up, the rest down")
     return 0
+
+
+def _demo_losses(registry) -> list:
+    """Names of the losses that take logits and class labels (and no required option)."""
+    import inspect
+
+    names = []
+    for name, cls in registry.items():
+        parameters = inspect.signature(cls.function).parameters
+        first = next(iter(parameters))
+        required = [p for p in parameters.values()
+                    if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty]
+        if first == "logits" and not required:
+            names.append(name)
+    return sorted(names)
 
 
 def _losses(args: argparse.Namespace) -> int:

@@ -200,9 +200,9 @@ def _distributions(p, q, axis):
 
 def _plogq(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """``p * log(q)`` with ``0 * log(anything) = 0``; ``p > 0, q == 0`` gives ``-inf``."""
-    with np.errstate(divide="ignore"):
-        logs = np.log(q)
-    return np.where(p == 0, 0, p * logs)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 * -inf is replaced just below
+        products = p * np.log(q)
+    return np.where(p == 0, 0, products)
 
 
 def entropy(p, axis: int = -1, base=None) -> np.ndarray:
