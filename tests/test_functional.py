@@ -168,3 +168,14 @@ def test_property_no_nan_and_consistent(x, dtype):
     np.testing.assert_array_equal(p.sum(axis=-1)[~has_mass], 0.0)
     np.testing.assert_allclose(np.exp(log_p), p, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-30)
     assert (lse >= x.max(axis=-1)).all()
+
+
+def test_dominant_entry_keeps_relative_accuracy():
+    # -log softmax of the top class is log1p(2 e^-40) = 8.5e-18, not the 0 that LSE - z rounds to
+    x = np.array([[40.0, 0.0, 0.0]])
+    expected = math.log1p(2 * math.exp(-40))
+    assert -crossent.log_softmax(x)[0, 0] == pytest.approx(expected, rel=1e-15)
+    assert crossent.softmax_cross_entropy(x, np.array([0])) == pytest.approx(expected, rel=1e-15)
+    assert crossent.softmax_cross_entropy(
+        x, np.array([[1.0, 0.0, 0.0]])) == pytest.approx(expected, rel=1e-15)
+    assert crossent.logsumexp(x)[0] == 40.0

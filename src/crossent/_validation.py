@@ -99,6 +99,14 @@ def check_scalar(
     return value
 
 
+def check_finite_scalar(value, name: str, **interval) -> float:
+    """:func:`check_scalar` that also rejects infinities."""
+    value = check_scalar(value, name, **interval)
+    if math.isinf(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
 def check_not_empty(array: np.ndarray, name: str) -> None:
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape}); a loss needs at least one element")

@@ -170,27 +170,64 @@ def prepare(
     )
 
 
+def row_softmax_terms(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax of each row of an (M, C) matrix with its log-sum-exp split as ``shift + log_sum``.
+
+    ``shift`` is the row maximum (0 on rows that are entirely ``-inf``) and
+    ``log_sum = log(sum_c exp(z_c - shift))``. The sum is ``1 + rest`` where
+    ``rest`` adds up every term but the maximum's, so ``log_sum = log1p(rest)``
+    keeps its relative accuracy when one class dominates: ``-log p_y`` for the
+    top class is ``log_sum`` itself (8.5e-18 for logits (40, 0, 0), not the 0 that
+    ``LSE - z_y`` rounds to). Rows that are entirely ``-inf`` give ``p = 0`` and
+    ``log_sum = -inf``.
+    """
+    rows = np.arange(scores.shape[0])
+    top = np.argmax(scores, axis=1)  # one pass gives the position and, gathered, the maximum
+    shift = scores[rows, top]
+    shift = np.where(np.isfinite(shift), shift, 0).astype(scores.dtype, copy=False)
+    exps = np.exp(scores - shift[:, None])
+    peak = exps[rows, top]  # exactly 1, or 0 on a row that is entirely -inf
+    exps[rows, top] = 0
+    rest = exps.sum(axis=1)
+    exps[rows, top] = peak
+    has_mass = peak > 0
+    log_sum = np.where(has_mass, np.log1p(rest), -np.inf).astype(scores.dtype, copy=False)
+    total = np.where(has_mass, peak + rest, 1).astype(scores.dtype, copy=False)
+    exps /= total[:, None]
+    return exps, shift, log_sum
+
+
 def row_softmax(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Softmax of each row of an (M, C) matrix and its log-sum-exp, in one pass.
 
     Returns ``(p, lse)`` with ``p`` of shape (M, C) and ``lse`` of shape (M,).
     Rows that are entirely ``-inf`` give ``p = 0`` and ``lse = -inf``.
     """
-    shift = scores.max(axis=1)
-    shift = np.where(np.isfinite(shift), shift, 0).astype(scores.dtype, copy=False)
-    exps = np.exp(scores - shift[:, None])
-    sums = exps.sum(axis=1)
-    with np.errstate(divide="ignore"):
-        lse = np.log(sums) + shift
-    sums[sums == 0] = 1
-    exps /= sums[:, None]
-    return exps, lse
+    probs, shift, log_sum = row_softmax_terms(scores)
+    return probs, shift + log_sum
 
 
-def negative_log_probabilities(scores: np.ndarray, lse: np.ndarray) -> np.ndarray:
-    """``-log softmax`` of each row from its log-sum-exp: ``lse - z`` (``+inf`` where ``z = -inf``)."""
-    finite_lse = np.where(np.isfinite(lse), lse, 0).astype(scores.dtype, copy=False)
-    return finite_lse[:, None] - scores
+def negative_log_probabilities(scores: np.ndarray, shift: np.ndarray, log_sum: np.ndarray) -> np.ndarray:
+    """``-log softmax`` of each row, ``(shift - z) + log_sum`` (``+inf`` where ``z = -inf``).
+
+    ``shift`` and ``log_sum`` come from :func:`row_softmax_terms`.
+    """
+    finite_log_sum = np.where(np.isfinite(log_sum), log_sum, 0).astype(scores.dtype, copy=False)
+    return (shift[:, None] - scores) + finite_log_sum[:, None]
+
+
+def label_negative_log_likelihood(
+    scores: np.ndarray, labels: np.ndarray, shift: np.ndarray, log_sum: np.ndarray
+) -> np.ndarray:
+    """``-log softmax(z)[y]`` of every row as ``(shift - z_y) + log_sum`` (``+inf`` where ``z_y = -inf``).
+
+    Adding the two parts in this order keeps ``log_sum`` whole when ``z_y`` is
+    the maximum, however small it is (see :func:`row_softmax_terms`).
+    """
+    hit = label_values(scores, labels)
+    with np.errstate(invalid="ignore"):  # -inf - (-inf) on rows without mass; replaced below
+        nll = (shift - hit) + log_sum
+    return np.where(hit == -np.inf, np.inf, nll).astype(scores.dtype, copy=False)
 
 
 def label_values(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -210,3 +247,27 @@ def times(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         products = weights * values
     return np.where(weights == 0, 0, products)
+
+
+def label_terms(scores: np.ndarray, labels: np.ndarray, probs: np.ndarray, shift, log_sum):
+    r"""``(nll, log_p, one_minus_p)`` of the target class of every row.
+
+    * ``nll``: :math:`-\log p_y` exactly as :func:`crossent.softmax_cross_entropy`
+      computes it (``+inf`` where :math:`z_y = -\infty`), accurate in relative
+      terms even when :math:`p_y` rounds to 1 (see
+      :func:`~crossent.losses._classification.row_softmax_terms`);
+    * ``log_p``: ``-nll``;
+    * ``one_minus_p``: :math:`1 - p_y = \sum_{c \ne y} p_c`, accurate to a few ulps
+      relative even where :math:`p_y` rounds to 1 (1 on rows that are entirely
+      ``-inf``, which hold no probability at all).
+
+    ``probs`` (the row softmax) is modified during the call and restored exactly.
+    """
+    rows = np.arange(scores.shape[0])
+    nll = label_negative_log_likelihood(scores, labels, shift, log_sum)
+    p_label = probs[rows, labels]
+    probs[rows, labels] = 0
+    one_minus_p = probs.sum(axis=1)
+    probs[rows, labels] = p_label
+    one_minus_p = np.where(np.isfinite(log_sum), one_minus_p, 1).astype(scores.dtype, copy=False)
+    return nll, -nll, one_minus_p

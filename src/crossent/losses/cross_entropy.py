@@ -25,9 +25,10 @@ from ._api import Loss, grad_function, value_and_grad_function
 from ._classification import (
     ClassBatch,
     label_values,
+    label_negative_log_likelihood,
     negative_log_probabilities,
     prepare,
-    row_softmax,
+    row_softmax_terms,
     times,
     weighted_sum,
 )
@@ -99,20 +100,20 @@ def _softmax_cross_entropy(
     row_weight = batch.row_weight()  # sample_weight, 0 on ignored rows
 
     # Step 1: softmax and log-sum-exp of every row (max-shifted, -inf safe).
-    probs, lse = row_softmax(scores)
+    probs, shift, log_sum = row_softmax_terms(scores)
+    lse = shift + log_sum
     finite_lse = np.where(np.isfinite(lse), lse, 0).astype(dtype, copy=False)
 
     # Step 2: the effective target q and the denominator weights d.
     if batch.labels is not None:
         # q = (1 - eps) * d_n * onehot(y_n) + (eps / C) * s_n * w_n,  d_n = s_n * w[n, y_n]
         denominator_weight = row_weight * _gather_label_weight(class_weight, batch)
-        hit = label_values(scores, batch.labels)
-        nll = np.where(hit == -np.inf, np.inf, finite_lse - hit)
+        nll = label_negative_log_likelihood(scores, batch.labels, shift, log_sum)
         losses = (1 - smoothing) * times(denominator_weight, nll)
         target_mass = (1 - smoothing) * denominator_weight
         smooth_weight = None
         if smoothing > 0:
-            neg_log_probs = negative_log_probabilities(scores, lse)
+            neg_log_probs = negative_log_probabilities(scores, shift, log_sum)
             smooth_weight = row_weight[:, None] * (1 if class_weight is None else class_weight)
             smooth_weight = np.broadcast_to(smooth_weight, scores.shape)
             losses = losses + smoothing / n_classes * weighted_sum(smooth_weight, neg_log_probs)
@@ -126,7 +127,7 @@ def _softmax_cross_entropy(
         effective = row_weight[:, None] * smoothed
         if class_weight is not None:
             effective = effective * class_weight
-        losses = weighted_sum(effective, negative_log_probabilities(scores, lse))
+        losses = weighted_sum(effective, negative_log_probabilities(scores, shift, log_sum))
         target_mass = effective.sum(axis=1)
 
     # Step 3: the z-loss term lambda * d_n * lse_n^2 (PaLM), weighted like the row.

@@ -23,7 +23,7 @@ does not: the sum inside LSE is rounded next to 1, so for logits (20, 0, 0)
 it is off by 4e-7 relative, and for (40, 0, 0) it is 0 instead of 8.5e-18.)
 From it :math:`\lambda = \mathrm{log1p}(-\omega)` when :math:`\omega < 1/2`, and
 :math:`\lambda = z_y - \mathrm{LSE}(z)` otherwise, where that is accurate. See
-:func:`_label_terms`.
+:func:`~crossent.losses._classification.label_terms`.
 
 The factor :math:`\omega^{\gamma-1}` is infinite at :math:`\omega = 0` for :math:`\gamma < 1`,
 so the gradient uses the ratio :math:`\lambda/\omega`, which tends to
@@ -38,15 +38,14 @@ and every other factor is exactly 1: the result is that function's, bit for bit.
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 
 from .._reduction import gradient_scale, reduce
-from .._validation import as_float_array, check_finite_nonnegative, check_scalar
+from .._validation import as_float_array, check_finite_nonnegative, check_finite_scalar
 from ._api import Loss, grad_function, value_and_grad_function
-from ._classification import ClassBatch, prepare, row_softmax, times
+from ._classification import ClassBatch, label_terms, prepare, row_softmax_terms, times
 
 __all__ = [
     "focal_loss",
@@ -56,53 +55,17 @@ __all__ = [
 ]
 
 
-def _finite_scalar(value, name: str, **interval) -> float:
-    """:func:`check_scalar` that also rejects infinities."""
-    value = check_scalar(value, name, **interval)
-    if math.isinf(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return value
-
-
-def _label_terms(scores: np.ndarray, labels: np.ndarray, probs: np.ndarray, lse: np.ndarray):
-    r"""``(nll, log_p, one_minus_p)`` of the target class of every row.
-
-    * ``nll``: :math:`\mathrm{LSE}(z) - z_y` exactly as :func:`crossent.softmax_cross_entropy`
-      computes it (``+inf`` where :math:`z_y = -\infty`);
-    * ``one_minus_p``: :math:`1 - p_y = \sum_{c \ne y} p_c`, accurate to a few ulps
-      relative even where :math:`p_y` rounds to 1 (1 on rows that are entirely
-      ``-inf``, which hold no probability at all);
-    * ``log_p``: :math:`\log p_y`, as ``log1p(-(1 - p_y))`` where :math:`p_y > 1/2`
-      (``LSE - z_y`` has an absolute error of about an ulp of LSE there, a large
-      relative error when :math:`p_y \to 1`), and as ``-nll`` elsewhere.
-
-    ``probs`` (the row softmax) is modified during the call and restored exactly.
-    """
-    rows = np.arange(scores.shape[0])
-    finite_lse = np.where(np.isfinite(lse), lse, 0).astype(scores.dtype, copy=False)
-    hit = scores[rows, labels]
-    nll = np.where(hit == -np.inf, np.inf, finite_lse - hit)
-    p_label = probs[rows, labels]
-    probs[rows, labels] = 0
-    one_minus_p = probs.sum(axis=1)
-    probs[rows, labels] = p_label
-    one_minus_p = np.where(np.isfinite(lse), one_minus_p, 1).astype(scores.dtype, copy=False)
-    near_one = one_minus_p < 0.5
-    log_p = np.where(near_one, np.log1p(-np.minimum(one_minus_p, 0.5)), -nll)
-    return nll, log_p.astype(scores.dtype, copy=False), one_minus_p
-
-
 def _alpha_of_labels(alpha, batch: ClassBatch):
     """``alpha_y`` for every row: a scalar, or a (C,) per-class array gathered at the labels."""
     if alpha is None:
         return 1.0
     if isinstance(alpha, numbers.Real) and not isinstance(alpha, bool):
-        return _finite_scalar(alpha, "alpha", low=0.0)
+        return check_finite_scalar(alpha, "alpha", low=0.0)
     if isinstance(alpha, bool):
         raise TypeError(f"alpha must be a number or an array of class weights, got {alpha!r}")
     array = as_float_array(alpha, "alpha")
     if array.ndim == 0:
-        return _finite_scalar(array.item(), "alpha", low=0.0)
+        return check_finite_scalar(array.item(), "alpha", low=0.0)
     if array.shape != (batch.n_classes,):
         raise ValueError(
             f"alpha must be a scalar or hold one weight per class, shape ({batch.n_classes},), "
@@ -128,14 +91,14 @@ def _focal_loss(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight, allow_probabilities=False,
     )
-    gamma = _finite_scalar(gamma, "gamma", low=0.0)
+    gamma = check_finite_scalar(gamma, "gamma", low=0.0)
     label_alpha = _alpha_of_labels(alpha, batch)
     scores, dtype = batch.scores, batch.dtype
     row_weight = batch.row_weight()  # sample_weight, 0 on ignored rows: the mean's d_n
 
-    # Step 1: softmax, then -log p_y, log p_y and 1 - p_y of the target (see _label_terms).
-    probs, lse = row_softmax(scores)
-    nll, log_p, one_minus_p = _label_terms(scores, batch.labels, probs, lse)
+    # Step 1: softmax, then -log p_y, log p_y and 1 - p_y of the target (see label_terms).
+    probs, shift, log_sum = row_softmax_terms(scores)
+    nll, log_p, one_minus_p = label_terms(scores, batch.labels, probs, shift, log_sum)
     modulation = one_minus_p**gamma  # 0**0 == 1
     # gamma = 0 is cross-entropy: take its log term with its arithmetic, so the two agree exactly
     log_term = nll if gamma == 0 else -log_p

@@ -39,8 +39,7 @@ import numpy as np
 from .._reduction import gradient_scale, reduce
 from .._validation import check_scalar
 from ._api import Loss, grad_function, value_and_grad_function
-from ._classification import prepare, row_softmax, times
-from .focal import _label_terms
+from ._classification import label_terms, prepare, row_softmax_terms, times
 
 __all__ = [
     "generalized_cross_entropy",
@@ -74,9 +73,9 @@ def _generalized_cross_entropy(
     scores, dtype = batch.scores, batch.dtype
     row_weight = batch.row_weight()  # sample_weight, 0 on ignored rows: the mean's d_n
 
-    # Step 1: log p_y, accurate also where p_y -> 1 (see focal._label_terms).
-    probs, lse = row_softmax(scores)
-    _, log_p, _ = _label_terms(scores, batch.labels, probs, lse)
+    # Step 1: log p_y, accurate also where p_y -> 1 (see _classification.label_terms).
+    probs, shift, log_sum = row_softmax_terms(scores)
+    _, log_p, _ = label_terms(scores, batch.labels, probs, shift, log_sum)
 
     # Step 2: L_q = (1 - p^q)/q = -expm1(q log p)/q; truncated rows hold L_q(k).
     scaled_log_p = q * log_p

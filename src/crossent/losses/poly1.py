@@ -33,11 +33,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._reduction import gradient_scale, reduce
-from .._validation import check_scalar
+from .._validation import check_finite_scalar, check_scalar
 from ._api import Loss, grad_function, value_and_grad_function
-from ._classification import label_values, prepare, row_softmax
+from ._classification import label_terms, label_values, prepare, row_softmax_terms
 from .cross_entropy import _gather_label_weight, _softmax_cross_entropy, class_weight_rows
-from .focal import _finite_scalar, _label_terms
 
 __all__ = [
     "poly1_cross_entropy",
@@ -64,7 +63,7 @@ def _poly1_cross_entropy(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight,
     )
-    epsilon = _finite_scalar(epsilon, "epsilon")
+    epsilon = check_finite_scalar(epsilon, "epsilon")
     smoothing = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     class_weight = class_weight_rows(weight, batch)
     scores, n_classes, dtype = batch.scores, batch.n_classes, batch.dtype
@@ -84,10 +83,10 @@ def _poly1_cross_entropy(
 
     # Step 2: p_t and 1 - p_t. With sum_c p_c = 1, 1 - p_t = sum_c p_c (1 - y_c): a sum of
     # non-negative terms, accurate however close p_t is to 1 (1 - p_t itself would cancel).
-    probs, lse = row_softmax(scores)
-    has_mass = np.isfinite(lse)  # a row of only -inf logits has p = 0, so p_t = 0
+    probs, shift, log_sum = row_softmax_terms(scores)
+    has_mass = np.isfinite(log_sum)  # a row of only -inf logits has p = 0, so p_t = 0
     if batch.labels is not None:
-        _, _, one_minus_p = _label_terms(scores, batch.labels, probs, lse)
+        _, _, one_minus_p = label_terms(scores, batch.labels, probs, shift, log_sum)
         p_label = label_values(probs, batch.labels)
         p_target = (1 - smoothing) * p_label + smoothing / n_classes
         # y_c = (1 - sigma) [c = y] + sigma / C: 1 - y_y = sigma (1 - 1/C), 1 - y_c = 1 - sigma/C

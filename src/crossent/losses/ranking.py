@@ -32,7 +32,7 @@ import numpy as np
 from .._reduction import gradient_scale, reduce
 from .._validation import _first_position, as_float_array, check_not_empty, check_reduction
 from ._api import Loss, grad_function, value_and_grad_function
-from ._classification import negative_log_probabilities, row_softmax, weighted_sum
+from ._classification import negative_log_probabilities, row_softmax_terms, weighted_sum
 
 __all__ = [
     "softmax_ranking_loss",
@@ -106,8 +106,8 @@ def _softmax_ranking_loss(scores, labels, *, mask=None, reduction="mean", comput
     target = (relevance / np.where(has_mass, label_sum, 1.0)[:, None]).astype(dtype, copy=False)
 
     # Step 3: L = sum_i q_i (lse - s_i), with 0 * inf = 0 on padded / -inf items.
-    probs, lse = row_softmax(rows)
-    losses = weighted_sum(target, negative_log_probabilities(rows, lse))
+    probs, shift, log_sum = row_softmax_terms(rows)
+    losses = weighted_sum(target, negative_log_probabilities(rows, shift, log_sum))
 
     denominator = float(np.count_nonzero(has_mass))
     value = reduce(losses.reshape(list_shape), reduction, denominator, dtype)

@@ -19,7 +19,7 @@ Derivation (stable form and gradient). With :math:`\ell(v) = \log\sum_c e^{v_c}`
 because :math:`\partial \ell(v) / \partial v = \mathrm{softmax}(v)` and
 :math:`\log S_{yc}` does not depend on :math:`z`. Entries with :math:`S_{yc} = 0`
 become :math:`\log 0 = -\infty`, i.e. masked classes, which the ``-inf``-safe
-:func:`~crossent.losses._classification.row_softmax` handles. With
+:func:`~crossent.losses._classification.row_softmax_terms` handles. With
 :math:`S = I` the second log-sum-exp is exactly :math:`z_{n,y_n}` and the
 second softmax exactly ``onehot(y_n)``: SimLoss *is* softmax cross-entropy,
 bit for bit.
@@ -32,7 +32,7 @@ import numpy as np
 from .._reduction import gradient_scale, reduce
 from .._validation import _describe, as_float_array
 from ._api import Loss, grad_function, value_and_grad_function
-from ._classification import prepare, row_softmax, times
+from ._classification import prepare, row_softmax_terms, times
 
 __all__ = [
     "sim_loss",
@@ -90,14 +90,24 @@ def _sim_loss(
     row_weight = batch.row_weight()  # sample_weight, 0 on ignored rows
 
     # Step 1: softmax and log-sum-exp of z (the model's distribution).
-    probs, lse = row_softmax(scores)
-    finite_lse = np.where(np.isfinite(lse), lse, 0).astype(dtype, copy=False)
+    # Both log-sum-exps are kept as shift + log_sum (see row_softmax_terms) and the
+    # difference is taken as (shift - credited_shift) + (log_sum - credited_log_sum): for
+    # S = I that is exactly softmax_cross_entropy's (shift - z_y) + log_sum.
+    probs, shift, log_sum = row_softmax_terms(scores)
 
     # Step 2: softmax and log-sum-exp of z + log S[y] (the credited mass). S[y, y] = 1
     # keeps the true class in, so this is -inf only when every credited class has z = -inf.
-    credited, credited_lse = row_softmax(scores + log_similarity[batch.labels])
+    credited, credited_shift, credited_log_sum = row_softmax_terms(
+        scores + log_similarity[batch.labels]
+    )
+    finite_log_sum = np.where(np.isfinite(log_sum), log_sum, 0).astype(dtype, copy=False)
+    credited_lse = credited_shift + credited_log_sum
     with np.errstate(invalid="ignore"):
-        losses = np.where(credited_lse == -np.inf, np.inf, finite_lse - credited_lse)
+        losses = np.where(
+            credited_lse == -np.inf,
+            np.inf,
+            (shift - credited_shift) + (finite_log_sum - credited_log_sum),
+        )
     losses = times(row_weight, losses)
 
     denominator = float(np.sum(row_weight, dtype=np.float64))

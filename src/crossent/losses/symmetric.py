@@ -34,8 +34,8 @@ import numpy as np
 
 from .._reduction import gradient_scale, reduce
 from ._api import Loss, grad_function, value_and_grad_function
-from ._classification import prepare, row_softmax, times
-from .focal import _finite_scalar, _label_terms
+from .._validation import check_finite_scalar
+from ._classification import label_terms, prepare, row_softmax_terms, times
 
 __all__ = [
     "symmetric_cross_entropy",
@@ -62,15 +62,15 @@ def _symmetric_cross_entropy(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight, allow_probabilities=False,
     )
-    alpha = _finite_scalar(alpha, "alpha", low=0.0)
-    beta = _finite_scalar(beta, "beta", low=0.0)
-    log_zero = _finite_scalar(log_zero, "log_zero", high=0.0)
+    alpha = check_finite_scalar(alpha, "alpha", low=0.0)
+    beta = check_finite_scalar(beta, "beta", low=0.0)
+    log_zero = check_finite_scalar(log_zero, "log_zero", high=0.0)
     scores, dtype = batch.scores, batch.dtype
     row_weight = batch.row_weight()  # sample_weight, 0 on ignored rows: the mean's d_n
 
-    # Step 1: log p_t and 1 - p_t, accurate also where p_t -> 1 (see focal._label_terms).
-    probs, lse = row_softmax(scores)
-    _, log_p, one_minus_p = _label_terms(scores, batch.labels, probs, lse)
+    # Step 1: log p_t and 1 - p_t, accurate also where p_t -> 1 (see _classification.label_terms).
+    probs, shift, log_sum = row_softmax_terms(scores)
+    _, log_p, one_minus_p = label_terms(scores, batch.labels, probs, shift, log_sum)
 
     # Step 2: alpha * CE + beta * (-A) (1 - p_t); alpha = 0 switches CE off even where it is inf.
     row_losses = (-beta * log_zero) * one_minus_p
