@@ -9,6 +9,7 @@ loss in nats and bits, and the gradient ``softmax - onehot``.
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import sys
 
@@ -65,25 +66,27 @@ def _demo(args: argparse.Namespace) -> int:
             f"{grad[0, i]:>+9.4f}"
         )
     print()
-    print(f"{args.loss} loss: {float(value):.4f} nats = {float(value) / math.log(2):.4f} bits")
     if args.loss in ("cross_entropy", "softmax_cross_entropy"):
+        print(f"{args.loss} loss: {float(value):.4f} nats = {float(value) / math.log(2):.4f} bits")
         print(f"  = -log p[{classes[label]}] = -log {probs[label]:.4f}")
         print("  dL/dz = softmax(z) - onehot(y): the gradient pushes the true class up, the rest down")
+    else:
+        print(f"{args.loss} loss: {float(value):.4f}")
     return 0
 
 
 def _demo_losses(registry) -> list:
-    """Names of the losses that take logits and class labels (and no required option)."""
-    import inspect
-
+    """Names of the losses that take logits and class labels and need no extra option."""
+    example_logits, example_label = np.array([[1.0, 2.0, 0.5]]), np.array([1])
     names = []
     for name, cls in registry.items():
-        parameters = inspect.signature(cls.function).parameters
-        first = next(iter(parameters))
-        required = [p for p in parameters.values()
-                    if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty]
-        if first == "logits" and not required:
-            names.append(name)
+        if next(iter(inspect.signature(cls.function).parameters)) != "logits":
+            continue
+        try:
+            cls()(example_logits, example_label)
+        except (TypeError, ValueError):
+            continue  # needs other targets (binary losses) or a required option (sim_loss)
+        names.append(name)
     return sorted(names)
 
 
