@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._reduction import gradient_scale
 from .._validation import (
     as_float_array,
     check_axis,
@@ -271,3 +272,18 @@ def label_terms(scores: np.ndarray, labels: np.ndarray, probs: np.ndarray, shift
     probs[rows, labels] = p_label
     one_minus_p = np.where(np.isfinite(log_sum), one_minus_p, 1).astype(scores.dtype, copy=False)
     return nll, -nll, one_minus_p
+
+
+def scaled_probability_gradient(batch: ClassBatch, probs: np.ndarray, coefficient: np.ndarray, denominator):
+    """The gradient shared by every loss that is a function of ``p_y`` alone.
+
+    For ``L_n = f(p_{n,y_n})`` the chain rule through the softmax gives
+    ``dL_n/dz_n = c_n (p_n - onehot(y_n))`` with ``c_n = -p_y f'(p_y)``; the loss
+    supplies ``coefficient = c`` (sample weights included). Overwrites ``probs``
+    and returns the gradient in the caller's layout, times ``1/D`` once for the mean.
+    """
+    grad = probs
+    grad *= coefficient[:, None]
+    grad[np.arange(batch.n_rows), batch.labels] -= coefficient
+    grad *= gradient_scale(batch.reduction, denominator)
+    return batch.restore_grad(grad)

@@ -42,10 +42,17 @@ import numbers
 
 import numpy as np
 
-from .._reduction import gradient_scale, reduce
+from .._reduction import reduce
 from .._validation import as_float_array, check_finite_nonnegative, check_finite_scalar
 from ._api import Loss, grad_function, value_and_grad_function
-from ._classification import ClassBatch, label_terms, prepare, row_softmax_terms, times
+from ._classification import (
+    ClassBatch,
+    label_terms,
+    prepare,
+    row_softmax_terms,
+    scaled_probability_gradient,
+    times,
+)
 
 __all__ = [
     "focal_loss",
@@ -124,11 +131,7 @@ def _focal_loss(
     coefficient = (loss_weight * factor).astype(dtype, copy=False)
 
     # Step 4: dL/dz = alpha_y s_n g (p - onehot(y)), times 1/D once for the mean.
-    grad = probs
-    grad *= coefficient[:, None]
-    grad[np.arange(batch.n_rows), batch.labels] -= coefficient
-    grad *= gradient_scale(batch.reduction, denominator)
-    return value, batch.restore_grad(grad)
+    return value, scaled_probability_gradient(batch, probs, coefficient, denominator)
 
 
 def focal_loss(

@@ -36,10 +36,16 @@ import math
 
 import numpy as np
 
-from .._reduction import gradient_scale, reduce
+from .._reduction import reduce
 from .._validation import check_scalar
 from ._api import Loss, grad_function, value_and_grad_function
-from ._classification import label_terms, prepare, row_softmax_terms, times
+from ._classification import (
+    label_terms,
+    prepare,
+    row_softmax_terms,
+    scaled_probability_gradient,
+    times,
+)
 
 __all__ = [
     "generalized_cross_entropy",
@@ -93,11 +99,7 @@ def _generalized_cross_entropy(
 
     # Step 3: dL/dz = s_n p_y^q (p - onehot(y)), times 1/D once for the mean.
     coefficient = (row_weight * coefficient).astype(dtype, copy=False)
-    grad = probs
-    grad *= coefficient[:, None]
-    grad[np.arange(batch.n_rows), batch.labels] -= coefficient
-    grad *= gradient_scale(batch.reduction, denominator)
-    return value, batch.restore_grad(grad)
+    return value, scaled_probability_gradient(batch, probs, coefficient, denominator)
 
 
 def generalized_cross_entropy(

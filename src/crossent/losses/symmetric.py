@@ -32,10 +32,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._reduction import gradient_scale, reduce
+from .._reduction import reduce
 from ._api import Loss, grad_function, value_and_grad_function
 from .._validation import check_finite_scalar
-from ._classification import label_terms, prepare, row_softmax_terms, times
+from ._classification import (
+    label_terms,
+    prepare,
+    row_softmax_terms,
+    scaled_probability_gradient,
+    times,
+)
 
 __all__ = [
     "symmetric_cross_entropy",
@@ -85,11 +91,7 @@ def _symmetric_cross_entropy(
     # Step 3: dL/dz = s_n (alpha - beta A p_t)(p - onehot(t)), times 1/D once for the mean.
     p_target = np.exp(log_p)
     coefficient = (row_weight * (alpha - (beta * log_zero) * p_target)).astype(dtype, copy=False)
-    grad = probs
-    grad *= coefficient[:, None]
-    grad[np.arange(batch.n_rows), batch.labels] -= coefficient
-    grad *= gradient_scale(batch.reduction, denominator)
-    return value, batch.restore_grad(grad)
+    return value, scaled_probability_gradient(batch, probs, coefficient, denominator)
 
 
 def symmetric_cross_entropy(
