@@ -121,8 +121,8 @@ def poly1_cross_entropy(logits, target, *, epsilon=1.0, label_smoothing=0.0, wei
     """CE (softmax_cross_entropy semantics) + epsilon s (1 - sum_c y_c p_c), y smoothed.
 
     CE_n = s sum_c w_c y_c (-log p_c), gradient s [(sum_c w_c y_c) p - w * y];
-    poly gradient epsilon s p_j (p_t - y_j). The mean divides by s w_y (labels)
-    or s (probabilities).
+    poly term epsilon d (1 - p_t), gradient epsilon d p_j (p_t - y_j), with the row
+    weight d = s w_y (labels) or s (probabilities); the mean divides by sum d.
     """
     n_classes = len(logits[0])
     labels = not hasattr(target[0], "__len__")
@@ -147,10 +147,11 @@ def poly1_cross_entropy(logits, target, *, epsilon=1.0, label_smoothing=0.0, wei
         weighted = [_weight(weight, n, c) * y[c] for c in range(n_classes)]
         ce = s * math.fsum(weighted[c] * (lse - row[c]) for c in range(n_classes))
         p_t = math.fsum(y[c] * p[c] for c in range(n_classes))
-        losses.append(ce + epsilon * s * (1 - p_t))
+        d = denominators[-1]  # the row weight, which the poly term carries too
+        losses.append(ce + epsilon * d * (1 - p_t))
         mass = math.fsum(weighted)
         grads.append([
-            s * (mass * p[c] - weighted[c]) + epsilon * s * p[c] * (p_t - y[c])
+            s * (mass * p[c] - weighted[c]) + epsilon * d * p[c] * (p_t - y[c])
             for c in range(n_classes)
         ])
     return _reduce(losses, denominators, grads, reduction)

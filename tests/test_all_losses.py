@@ -82,3 +82,18 @@ def test_stability_no_nan_no_warning(case, seed, scale, shift, dtype, mask_fract
             assert np.isfinite(grad).all(), f"non-finite gradient: {case.name} {reduction}"
             if not (mask_fraction and case.supports_neg_inf):
                 assert np.isfinite(value).all(), f"infinite loss without masking: {case.name}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_nan_input_propagates_to_its_row(case):
+    """A NaN input must not hide as a finite (or -inf) loss: NaN out (as PyTorch), or a clear error."""
+    rng = np.random.default_rng(3)
+    x, target, kwargs = case.make(rng, np.float64, 1.0)
+    x = np.array(x, dtype=np.float64)
+    x[0] = np.nan  # the whole first row (or first element of a 1-d input)
+    try:
+        value = case.value(x, target, **{**kwargs, "reduction": "sum"})
+    except ValueError as error:  # inputs that are probabilities are validated
+        assert "nan" in str(error)
+        return
+    assert np.isnan(value), f"{case.name}: NaN input gave {value}"

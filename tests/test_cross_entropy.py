@@ -341,6 +341,22 @@ class TestBadInput:
         with pytest.raises(error, match=match):
             crossent.softmax_cross_entropy(self.logits, np.array([0, 1, 2]), label_smoothing=value)
 
+    def test_huge_unsigned_labels_do_not_wrap_onto_ignore_index(self):
+        labels = np.array([2**64 - 100, 1, 0], dtype=np.uint64)
+        with pytest.raises(ValueError, match=r"found 18446744073709551516 at position \(0,\)"):
+            crossent.softmax_cross_entropy(self.logits, labels, ignore_index=-100)
+        small = np.array([0, 1, 2], dtype=np.uint8)
+        assert crossent.softmax_cross_entropy(self.logits, small) == pytest.approx(np.log(4))
+
+    def test_float16_targets_are_checked_at_float32_tolerance(self):
+        target = np.array([[0.5, 0.54, 0.0, 0.0]] + [[0.25] * 4] * 2, dtype=np.float16)
+        with pytest.raises(ValueError, match=r"row at position \(0,\) sums to 1.04"):
+            crossent.softmax_cross_entropy(self.logits, target)
+
+    def test_infinite_z_loss(self):
+        with pytest.raises(ValueError, match="z_loss must be finite, got inf"):
+            crossent.softmax_cross_entropy(self.logits, np.array([0, 1, 2]), z_loss=float("inf"))
+
     def test_negative_z_loss(self):
         with pytest.raises(ValueError, match=r"z_loss must lie in \[0, inf\], got -1.0"):
             crossent.softmax_cross_entropy(self.logits, np.array([0, 1, 2]), z_loss=-1)

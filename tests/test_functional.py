@@ -132,6 +132,18 @@ class TestInformation:
                 crossent.entropy(p, base=base), [reference.entropy(a, base) for a in p], rtol=1e-14)
         assert (crossent.kl_divergence(p, q) >= 0).all()
 
+    def test_entries_just_below_zero_count_as_zero(self):
+        p = np.array([1 + 1e-9, -1e-9])  # within the stated tolerance
+        assert crossent.entropy(p) == pytest.approx(0.0, abs=1e-8)
+        assert np.isfinite(crossent.kl_divergence(p, np.array([0.5, 0.5])))
+        assert np.isfinite(crossent.cross_entropy(np.array([0.5, 0.5]), np.array([0.5, 0.5])))
+        assert crossent.cross_entropy(np.array([0.5, 0.5]), p) == np.inf
+
+    def test_nan_propagates(self):
+        x = np.array([[np.nan, 1.0, 2.0], [0.0, 1.0, 2.0]])
+        assert np.isnan(crossent.logsumexp(x)[0]) and np.isfinite(crossent.logsumexp(x)[1])
+        assert np.isnan(crossent.softmax(x)[0]).all() and np.isnan(crossent.log_softmax(x)[0]).all()
+
     def test_axis(self, rng):
         p = rng.dirichlet(np.ones(4), size=3).T  # distributions along axis 0
         np.testing.assert_allclose(crossent.entropy(p, axis=0), crossent.entropy(p.T), rtol=1e-15)

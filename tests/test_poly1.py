@@ -106,7 +106,7 @@ def _torch_poly1(torch, logits, target, epsilon, smoothing, weight, sample_weigh
     rows_weight = valid.to(logits.dtype)
     if sample_weight is not None:
         rows_weight = rows_weight * sample_weight
-    rows = (ce + epsilon * (1 - pt)) * rows_weight
+    rows = ce * rows_weight + epsilon * (1 - pt) * rows_weight * picked
     if reduction == "none":
         return rows
     if reduction == "sum":
@@ -148,7 +148,7 @@ def test_matches_pytorch_textbook_formula(params, layout, rng):
     np.testing.assert_allclose(grad, logits_t.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
-def test_pytorch_weighted_mean_is_the_denominator_of_both_terms(rng):
+def test_weighted_mean_of_both_terms(rng):
     torch = pytest.importorskip("torch")
     logits = rng.normal(size=(N, C))
     target = rng.integers(0, C, N)
@@ -157,7 +157,11 @@ def test_pytorch_weighted_mean_is_the_denominator_of_both_terms(rng):
         torch.tensor(logits), torch.tensor(target), weight=torch.tensor(weight)).item()
     p = crossent.softmax(logits)[np.arange(N), target]
     value = poly1_cross_entropy(logits, target, epsilon=2.0, weight=weight)
-    assert value == pytest.approx(ce_mean + 2.0 * np.sum(1 - p) / np.sum(weight[target]), rel=1e-13)
+    picked = weight[target]
+    assert value == pytest.approx(ce_mean + 2.0 * np.sum(picked * (1 - p)) / np.sum(picked), rel=1e-13)
+    # a weighted mean: scaling every weight changes nothing
+    assert poly1_cross_entropy(logits, target, epsilon=2.0, weight=10 * weight) == pytest.approx(
+        value, rel=1e-13)
 
 
 def test_one_hot_probabilities_equal_labels(rng):

@@ -135,9 +135,9 @@ def check_labels(
             f"{name} with class labels must have shape {tuple(expected_shape)} "
             f"(the input's shape without its class axis), got {labels.shape}"
         )
-    labels = labels.astype(np.int64, copy=False)
     if labels.size == 0:
-        return labels
+        return labels.astype(np.int64)
+    # range-check in the labels' own dtype: a uint64 label above 2**63 must not wrap around
     low, high = labels.min(), labels.max()
     if low < 0 or high >= n_classes:
         bad = (labels < 0) | (labels >= n_classes)
@@ -152,7 +152,7 @@ def check_labels(
                 f"{name} holds class labels in {allowed}; found {int(labels[position])} "
                 f"at position {position}"
             )
-    return labels
+    return labels.astype(np.int64, copy=False)
 
 
 def check_ignore_index(ignore_index):

@@ -11,7 +11,8 @@ Conventions for non-finite inputs
   ``logsumexp`` is ``-inf``, ``softmax`` is all zeros and ``log_softmax`` is
   all ``-inf`` (so ``exp(log_softmax) == softmax`` still holds). No NaN and no
   warning is produced.
-* ``+inf`` and NaN entries are outside the contract; NaN propagates.
+* NaN entries propagate: the slice's results are NaN. ``+inf`` entries are
+  outside the contract (they give NaN, with NumPy's warning).
 """
 
 from __future__ import annotations
@@ -48,13 +49,13 @@ def _shifted_exp(x: np.ndarray, axis: int):
     """
     top = np.argmax(x, axis=axis, keepdims=True)  # gathered, the argmax gives the max too
     shift = np.take_along_axis(x, top, axis=axis)
-    shift = np.where(np.isfinite(shift), shift, 0).astype(x.dtype, copy=False)
+    shift = np.where(np.isneginf(shift), 0, shift).astype(x.dtype, copy=False)  # NaN stays NaN
     exps = np.exp(x - shift)
     peak = np.take_along_axis(exps, top, axis=axis)  # 1, or 0 on an all -inf slice
     np.put_along_axis(exps, top, 0, axis=axis)
     rest = np.sum(exps, axis=axis, keepdims=True)
     np.put_along_axis(exps, top, peak, axis=axis)
-    log_sum = np.where(peak > 0, np.log1p(rest), -np.inf).astype(x.dtype, copy=False)
+    log_sum = np.where(peak != 0, np.log1p(rest), -np.inf).astype(x.dtype, copy=False)
     return exps, shift, log_sum
 
 
@@ -109,7 +110,7 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     x = as_float_array(x, "x")
     axis = check_axis(axis, x.ndim)
     exps, _, log_sum = _shifted_exp(x, axis)
-    exps /= np.where(np.isfinite(log_sum), np.sum(exps, axis=axis, keepdims=True), 1)  # all -inf: 0 / 1
+    exps /= np.where(np.isneginf(log_sum), 1, np.sum(exps, axis=axis, keepdims=True))  # all -inf: 0 / 1
     return exps
 
 
@@ -130,7 +131,7 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     x = as_float_array(x, "x")
     axis = check_axis(axis, x.ndim)
     _, shift, log_sum = _shifted_exp(x, axis)
-    log_sum = np.where(np.isfinite(log_sum), log_sum, 0)  # all -inf slice: -inf - 0 - 0 = -inf
+    log_sum = np.where(np.isneginf(log_sum), 0, log_sum)  # all -inf slice: -inf - 0 - 0 = -inf
     return ((x - shift) - log_sum).astype(x.dtype, copy=False)
 
 
@@ -194,12 +195,14 @@ def _distributions(p, q, axis):
     p = as_float_array(p, "p")
     axis = check_axis(axis, p.ndim, "axis")
     check_probabilities(p, "p", axis)
+    p = np.maximum(p, 0)  # entries in [-tolerance, 0) passed the check: they count as 0
     if q is None:
         return p, None, axis
     q = as_float_array(q, "q")
     if q.shape != p.shape:
         raise ValueError(f"p and q must have the same shape, got p {p.shape} and q {q.shape}")
     check_probabilities(q, "q", axis)
+    q = np.maximum(q, 0)
     dtype = np.result_type(p, q)
     return p.astype(dtype, copy=False), q.astype(dtype, copy=False), axis
 
@@ -218,7 +221,8 @@ def entropy(p, axis: int = -1, base=None) -> np.ndarray:
     ----------
     p : array_like
         Probability distributions along ``axis`` (entries >= 0, summing to 1
-        within ``sqrt(machine epsilon)``; otherwise ``ValueError``).
+        within ``sqrt(machine epsilon)``; otherwise ``ValueError``). Entries
+        within that tolerance below 0 count as 0.
     axis : int, default -1
     base : float, optional
         ``None`` for nats, ``2`` for bits, any positive base other than 1.

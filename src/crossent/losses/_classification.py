@@ -140,6 +140,8 @@ def prepare(
                 "ignore_index applies to class-label targets only; with probability targets "
                 "give the rows to skip sample_weight=0"
             )
+        if target.dtype.itemsize < 4:  # float16: check (and compute) at float32 tolerance
+            target = target.astype(np.float32)
         check_probabilities(target, "target", axis)
         probabilities = _to_rows(target.astype(z.dtype, copy=False), axis)
     elif target.dtype.kind == "b":
@@ -185,13 +187,14 @@ def row_softmax_terms(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     rows = np.arange(scores.shape[0])
     top = np.argmax(scores, axis=1)  # one pass gives the position and, gathered, the maximum
     shift = scores[rows, top]
-    shift = np.where(np.isfinite(shift), shift, 0).astype(scores.dtype, copy=False)
+    # only a -inf maximum (a row without mass) is replaced: NaN must stay NaN and propagate
+    shift = np.where(np.isneginf(shift), 0, shift).astype(scores.dtype, copy=False)
     exps = np.exp(scores - shift[:, None])
-    peak = exps[rows, top]  # exactly 1, or 0 on a row that is entirely -inf
+    peak = exps[rows, top]  # exactly 1, or 0 on a row that is entirely -inf (NaN stays NaN)
     exps[rows, top] = 0
     rest = exps.sum(axis=1)
     exps[rows, top] = peak
-    has_mass = peak > 0
+    has_mass = peak != 0
     log_sum = np.where(has_mass, np.log1p(rest), -np.inf).astype(scores.dtype, copy=False)
     total = np.where(has_mass, peak + rest, 1).astype(scores.dtype, copy=False)
     exps /= total[:, None]
@@ -213,7 +216,7 @@ def negative_log_probabilities(scores: np.ndarray, shift: np.ndarray, log_sum: n
 
     ``shift`` and ``log_sum`` come from :func:`row_softmax_terms`.
     """
-    finite_log_sum = np.where(np.isfinite(log_sum), log_sum, 0).astype(scores.dtype, copy=False)
+    finite_log_sum = np.where(np.isneginf(log_sum), 0, log_sum).astype(scores.dtype, copy=False)
     return (shift[:, None] - scores) + finite_log_sum[:, None]
 
 
@@ -270,7 +273,7 @@ def label_terms(scores: np.ndarray, labels: np.ndarray, probs: np.ndarray, shift
     probs[rows, labels] = 0
     one_minus_p = probs.sum(axis=1)
     probs[rows, labels] = p_label
-    one_minus_p = np.where(np.isfinite(log_sum), one_minus_p, 1).astype(scores.dtype, copy=False)
+    one_minus_p = np.where(np.isneginf(log_sum), 1, one_minus_p).astype(scores.dtype, copy=False)
     return nll, -nll, one_minus_p
 
 

@@ -87,7 +87,7 @@ def _cauchy_schwarz_loss(
 
     # Step 1: centre each row on its maximum (-inf rows stay -inf, nothing overflows).
     shift = scores.max(axis=1)
-    has_mass = np.isfinite(shift)
+    has_mass = ~np.isneginf(shift)  # NaN rows keep their NaN shift and propagate
     shift = np.where(has_mass, shift, 0).astype(dtype, copy=False)
     centered = scores - shift[:, None]
 

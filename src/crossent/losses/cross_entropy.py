@@ -20,7 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._reduction import gradient_scale, reduce
-from .._validation import as_float_array, broadcast_weight, check_finite_nonnegative, check_scalar
+from .._validation import (
+    as_float_array,
+    broadcast_weight,
+    check_finite_nonnegative,
+    check_finite_scalar,
+    check_scalar,
+)
 from ._api import Loss, grad_function, value_and_grad_function
 from ._classification import (
     ClassBatch,
@@ -94,7 +100,7 @@ def _softmax_cross_entropy(
         sample_weight=sample_weight,
     )
     smoothing = check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    z_scale = check_scalar(z_loss, "z_loss", low=0.0)
+    z_scale = check_finite_scalar(z_loss, "z_loss", low=0.0)
     class_weight = class_weight_rows(weight, batch)
     scores, n_classes, dtype = batch.scores, batch.n_classes, batch.dtype
     row_weight = batch.row_weight()  # sample_weight, 0 on ignored rows
@@ -102,7 +108,7 @@ def _softmax_cross_entropy(
     # Step 1: softmax and log-sum-exp of every row (max-shifted, -inf safe).
     probs, shift, log_sum = row_softmax_terms(scores)
     lse = shift + log_sum
-    finite_lse = np.where(np.isfinite(lse), lse, 0).astype(dtype, copy=False)
+    finite_lse = np.where(np.isneginf(lse), 0, lse).astype(dtype, copy=False)
 
     # Step 2: the effective target q and the denominator weights d.
     if batch.labels is not None:

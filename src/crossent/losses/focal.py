@@ -21,8 +21,9 @@ Numerics. :math:`1 - p_y` is the sum of the other classes' probabilities,
 relative accuracy however close :math:`p_y` is to 1. (:math:`-\mathrm{expm1}(z_y - \mathrm{LSE})`
 does not: the sum inside LSE is rounded next to 1, so for logits (20, 0, 0)
 it is off by 4e-7 relative, and for (40, 0, 0) it is 0 instead of 8.5e-18.)
-From it :math:`\lambda = \mathrm{log1p}(-\omega)` when :math:`\omega < 1/2`, and
-:math:`\lambda = z_y - \mathrm{LSE}(z)` otherwise, where that is accurate. See
+:math:`\lambda = -((m - z_y) + \mathrm{log1p}(r))` with :math:`m` the row maximum and
+:math:`r` the sum of :math:`e^{z_c - m}` over every class but the maximum's, which
+is accurate as :math:`p_y \to 1` too. See
 :func:`~crossent.losses._classification.label_terms`.
 
 The factor :math:`\omega^{\gamma-1}` is infinite at :math:`\omega = 0` for :math:`\gamma < 1`,
@@ -158,7 +159,7 @@ def focal_loss(
         \quad g_n = (1-p_{n,y_n})^\gamma - \gamma\, p_{n,y_n} (1-p_{n,y_n})^{\gamma-1} \log p_{n,y_n}.
 
     :math:`1 - p_{n,y}` is summed from the other classes' probabilities and
-    :math:`\log p_{n,y}` taken as its ``log1p`` where :math:`p_{n,y} > 1/2`, so easy
+    :math:`\log p_{n,y}` comes from a ``log1p`` of the non-maximal terms, so easy
     examples (:math:`p \to 1`) keep their relative accuracy; see the module
     docstring for the limits :math:`p \to 0` and :math:`p \to 1`. ``gamma=0`` with ``alpha=None`` is
     exactly :func:`crossent.softmax_cross_entropy`.

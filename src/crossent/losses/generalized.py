@@ -24,8 +24,8 @@ gradient) where :math:`p_y \le k`; decided as :math:`\lambda > \log k`.
 
 Numerics. :math:`p_y^q = \exp(q\lambda)` and ``-expm1`` keep the loss accurate
 for small :math:`q` (where :math:`1 - p_y^q` cancels); :math:`\lambda` is
-:math:`z_y - \mathrm{LSE}(z)`, or ``log1p`` of minus the other classes' total
-probability where :math:`p_y > 1/2`, so it stays accurate as :math:`p_y \to 1`
+:math:`-((m - z_y) + \mathrm{log1p}(r))` (row maximum :math:`m`, :math:`r` the
+non-maximal terms of the softmax sum), so it stays accurate as :math:`p_y \to 1`
 (see :mod:`crossent.losses.focal`). The loss is bounded by :math:`1/q`: a
 target logit of ``-inf`` gives exactly :math:`1/q` and a zero gradient.
 """
@@ -88,7 +88,7 @@ def _generalized_cross_entropy(
     row_losses = -np.expm1(scaled_log_p) / q
     coefficient = np.exp(scaled_log_p)  # p_y^q, the gradient's scale
     if truncation is not None:
-        kept = log_p > math.log(truncation)
+        kept = ~(log_p <= math.log(truncation))  # NaN rows stay on the formula and propagate
         row_losses = np.where(kept, row_losses, -math.expm1(q * math.log(truncation)) / q)
         coefficient = np.where(kept, coefficient, 0)
     losses = times(row_weight, row_losses.astype(dtype, copy=False))

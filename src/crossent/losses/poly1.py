@@ -84,7 +84,7 @@ def _poly1_cross_entropy(
     # Step 2: p_t and 1 - p_t. With sum_c p_c = 1, 1 - p_t = sum_c p_c (1 - y_c): a sum of
     # non-negative terms, accurate however close p_t is to 1 (1 - p_t itself would cancel).
     probs, shift, log_sum = row_softmax_terms(scores)
-    has_mass = np.isfinite(log_sum)  # a row of only -inf logits has p = 0, so p_t = 0
+    has_mass = ~np.isneginf(log_sum)  # a row of only -inf logits has p = 0, so p_t = 0
     if batch.labels is not None:
         _, _, one_minus_p = label_terms(scores, batch.labels, probs, shift, log_sum)
         p_label = label_values(probs, batch.labels)
@@ -101,8 +101,9 @@ def _poly1_cross_entropy(
         one_minus_target = np.sum(probs * (1 - smoothed), axis=1)
     one_minus_target = np.where(has_mass, one_minus_target, 1).astype(dtype, copy=False)
 
-    # Step 3: l_n = CE_n + epsilon s_n (1 - p_t); class weights stay on the CE term.
-    poly_weight = (epsilon * row_weight).astype(dtype, copy=False)
+    # Step 3: l_n = CE_n + epsilon d_n (1 - p_t): the poly term carries the row's weight d_n,
+    # so the mean is a weighted mean of both terms (scaling every weight leaves it unchanged).
+    poly_weight = (epsilon * denominator_weight).astype(dtype, copy=False)
     poly_losses = poly_weight * one_minus_target
     losses = ce_losses + batch.restore_rows(poly_losses)
     denominator = float(np.sum(denominator_weight, dtype=np.float64))
@@ -110,7 +111,7 @@ def _poly1_cross_entropy(
     if not compute_grad:
         return value, None
 
-    # Step 4: d(poly)/dz = epsilon s_n p * (p_t - y), added to CE's gradient, times 1/D once.
+    # Step 4: d(poly)/dz = epsilon d_n p * (p_t - y), added to CE's gradient, times 1/D once.
     grad = probs
     if batch.labels is not None:
         grad *= (poly_weight * (p_target - smoothing / n_classes))[:, None]
@@ -139,21 +140,23 @@ def poly1_cross_entropy(
 
     For row :math:`n` with softmax :math:`p_n`, target distribution :math:`y_n`
     (one-hot of the label, or the probability row; with ``label_smoothing``
-    :math:`\sigma` replaced by :math:`(1-\sigma) y_n + \sigma/C`), sample weight
-    :math:`s_n` and :math:`p_{t,n} = \sum_c y_{nc} p_{nc}`:
+    :math:`\sigma` replaced by :math:`(1-\sigma) y_n + \sigma/C`), row weight
+    :math:`d_n` and :math:`p_{t,n} = \sum_c y_{nc} p_{nc}`:
 
     .. math::
 
-        L_n = \mathrm{CE}_n + \epsilon\, s_n (1 - p_{t,n}),
+        L_n = \mathrm{CE}_n + \epsilon\, d_n (1 - p_{t,n}),
 
         \frac{\partial L_n}{\partial z_n} = \frac{\partial\,\mathrm{CE}_n}{\partial z_n}
-            - \epsilon\, s_n\,(y_n \odot p_n - p_{t,n}\, p_n),
+            - \epsilon\, d_n\,(y_n \odot p_n - p_{t,n}\, p_n),
 
     where :math:`\mathrm{CE}_n` is the per-row loss of
     :func:`crossent.softmax_cross_entropy` with the same ``weight``,
     ``sample_weight``, ``ignore_index`` and ``label_smoothing`` (bit for bit:
-    ``epsilon=0`` is that function). ``weight`` applies to the CE term only;
-    the poly term of a row is weighted by :math:`s_n` alone.
+    ``epsilon=0`` is that function). The row weight is softmax_cross_entropy's:
+    :math:`d_n = s_n w_{n,y_n}` for class labels and :math:`d_n = s_n` for
+    probabilities (:math:`s_n` the ``sample_weight``, :math:`w` the ``weight``),
+    so the mean below is a weighted mean of both terms.
 
     Reduction: ``"sum"`` adds the :math:`L_n`; ``"mean"`` divides both terms by
     softmax_cross_entropy's denominator :math:`D`: :math:`\sum_n s_n` over the

@@ -85,7 +85,7 @@ def _softmax_squared_error(logits, target, *, sample_weight, ignore_index, reduc
         residual[rows, batch.labels] = 0
         rest = residual.sum(axis=1)  # sum of a_c over c != y, i.e. 1 - a_y without cancellation
         # a row that is entirely -inf has a = 0, so its residual at y is -1, not -rest
-        residual[rows, batch.labels] = np.where(np.isfinite(lse), -rest, -1).astype(dtype, copy=False)
+        residual[rows, batch.labels] = np.where(np.isneginf(lse), -1, -rest).astype(dtype, copy=False)
     else:
         residual = probs - batch.probabilities
 

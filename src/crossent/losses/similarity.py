@@ -100,7 +100,7 @@ def _sim_loss(
     credited, credited_shift, credited_log_sum = row_softmax_terms(
         scores + log_similarity[batch.labels]
     )
-    finite_log_sum = np.where(np.isfinite(log_sum), log_sum, 0).astype(dtype, copy=False)
+    finite_log_sum = np.where(np.isneginf(log_sum), 0, log_sum).astype(dtype, copy=False)
     credited_lse = credited_shift + credited_log_sum
     with np.errstate(invalid="ignore"):
         losses = np.where(

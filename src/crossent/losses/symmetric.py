@@ -21,8 +21,8 @@ and :math:`\partial(1 - p_t)/\partial\lambda = -p_t`:
     \frac{\partial L}{\partial z} = (\alpha - \beta A\, p_t)\,(p - \mathrm{onehot}(t)).
 
 Numerics: :math:`1 - p_t` is the other classes' total probability and
-:math:`\lambda` is ``log1p`` of minus it where :math:`p_t > 1/2`, else
-:math:`z_t - \mathrm{LSE}(z)`, so both stay accurate as :math:`p_t \to 1` (see
+:math:`\lambda = -((m - z_t) + \mathrm{log1p}(r))` (row maximum :math:`m`, :math:`r` the
+non-maximal terms of the softmax sum), so both stay accurate as :math:`p_t \to 1` (see
 :mod:`crossent.losses.focal`). A target logit of ``-inf`` makes CE (so the
 loss, when :math:`\alpha > 0`) ``+inf`` and leaves the gradient finite
 (:math:`p_t = 0`: the coefficient is :math:`\alpha`).
@@ -132,7 +132,7 @@ def symmetric_cross_entropy(
     the probabilities.
 
     :math:`1 - p_t` is summed from the other classes' probabilities and
-    :math:`\log p_t` taken from it where :math:`p_t > 1/2`, so both keep their
+    :math:`\log p_t` comes from a ``log1p`` of the non-maximal softmax terms, so both keep their
     relative accuracy as :math:`p_t \to 1`.
 
     Reduction: ``"sum"`` adds the :math:`L_n`; ``"mean"`` divides by
