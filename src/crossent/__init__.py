@@ -12,7 +12,9 @@ from .functional import (
     softplus,
 )
 from .gradcheck import GradcheckResult, gradcheck, numerical_gradient
-from . import losses
+from .serialization import Checkpoint, ModelFileError, load, load_checkpoint, save
+from .train import History, TrainingDivergedError, evaluate, fit
+from . import datasets, losses, nn, optim, progress
 from .losses import (
     get_loss,
     binary_cross_entropy,
@@ -75,6 +77,18 @@ __all__ = [
     "numerical_gradient",
     "GradcheckResult",
     "losses",
+    "nn",
+    "optim",
+    "datasets",
+    "fit",
+    "evaluate",
+    "History",
+    "TrainingDivergedError",
+    "save",
+    "load",
+    "load_checkpoint",
+    "Checkpoint",
+    "ModelFileError",
     "get_loss",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",

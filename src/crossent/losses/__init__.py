@@ -5,6 +5,7 @@
 """
 
 from ._api import Loss
+from .combined import LossSum
 from .cross_entropy import (
     CrossEntropyLoss,
     NLLLoss,
@@ -133,10 +134,25 @@ def get_loss(name, **options) -> Loss:
     return LOSSES[name](**options)
 
 
+def loss_from_config(config: dict):
+    """Rebuild a Loss (or LossSum) from :meth:`Loss.config`."""
+    if not isinstance(config, dict):
+        raise TypeError(f"a loss config must be a dict, got {config!r}")
+    if "terms" in config:
+        return LossSum([(coefficient, loss_from_config(term)) for coefficient, term in config["terms"]])
+    classes = {cls.__name__: cls for cls in LOSSES.values()}
+    name = config.get("class")
+    if name not in classes:
+        raise ValueError(f"unknown loss class {name!r} in loss config; known: {', '.join(sorted(classes))}")
+    return classes[name](**config.get("options", {}))
+
+
 __all__ = [
     "Loss",
+    "LossSum",
     "LOSSES",
     "get_loss",
+    "loss_from_config",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",
     "softmax_cross_entropy_value_and_grad",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
+
 
 def _bind(signature: inspect.Signature, args, kwargs):
     try:
@@ -129,6 +131,32 @@ class Loss:
             "reduction", inspect.signature(type(self).function).parameters["reduction"].default
         )
 
+    def config(self) -> dict:
+        """JSON-serialisable description: ``{"class": ..., "options": ...}`` (arrays become lists)."""
+        return {"class": type(self).__name__, "options": {k: _jsonable(v) for k, v in self.options.items()}}
+
+    def __add__(self, other):
+        from .combined import LossSum
+
+        return LossSum([(1.0, self), (1.0, other)])
+
+    __radd__ = __add__
+
+    def __mul__(self, coefficient):
+        from .combined import LossSum
+
+        return LossSum([(coefficient, self)])
+
+    __rmul__ = __mul__
+
     def __repr__(self) -> str:
         options = ", ".join(f"{key}={value!r}" for key, value in self.options.items())
         return f"{type(self).__name__}({options})"
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
