@@ -344,7 +344,7 @@ def _named(name: str, data_dir, download: bool):
     return load_fashion_mnist(data_dir, download=download), FASHION_MNIST_CLASSES, IMAGE_SHAPE
 
 
-def load_dataset(name_or_path, *, data_dir=None, download=True):
+def load_dataset(name_or_path, *, data_dir=None, download=True, target=None):
     """Load a data set by name or from a file, split into training and test parts.
 
     ==================  ==========================================================
@@ -353,8 +353,8 @@ def load_dataset(name_or_path, *, data_dir=None, download=True):
     ``"digits"``        :func:`load_digits` (shipped; 1347 / 450 rows)
     ``"mnist"``         :func:`load_mnist` (``data_dir``, ``download`` passed on)
     ``"fashion-mnist"`` :func:`load_fashion_mnist` (likewise)
-    ``*.csv``           :func:`load_csv` with ``target=None`` (the "label"
-                        column, else the last column)
+    ``*.csv``           :func:`load_csv` with ``target`` (default: the
+                        "label" column, else the last column)
     ``*.npz``           :func:`load_npz`
     ==================  ==========================================================
 
@@ -392,7 +392,7 @@ def load_dataset(name_or_path, *, data_dir=None, download=True):
             )
         name, image_shape = path.name, None
         if suffix == ".csv":
-            X, y, class_names = load_csv(path, target=None)
+            X, y, class_names = load_csv(path, target=target)
             X_train, y_train, X_test, y_test = train_test_split(X, y, test_size=0.25, seed=0)
         else:
             data = load_npz(path)
