@@ -138,3 +138,21 @@ def test_python_dash_m_and_console_script():
     assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
     result = subprocess.run([sys.executable, "-m", "crossent", "train", "--lr", "x"], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_predict_reads_an_image_file(tmp_path, capsys):
+    image_module = pytest.importorskip("PIL.Image")
+    model = tmp_path / "model.npz"
+    assert run(["train", "--epochs", "10", "--save", str(model), "--quiet"], capsys)[0] == 0
+    import crossent
+
+    digits = np.load(crossent.datasets.digits.__file__.replace("digits.py", "data/digits.npz"))
+    hits = 0
+    for index in range(5):
+        pixels = (digits["X"][index].reshape(8, 8) * (255 / 16)).astype(np.uint8)
+        path = tmp_path / f"digit{index}.png"
+        image_module.fromarray(pixels).resize((32, 32), image_module.NEAREST).save(path)
+        code, out, err = run(["predict", str(model), str(path)], capsys)
+        assert code == 0, err
+        hits += int(out.splitlines()[1].split()[1]) == int(digits["y"][index])
+    assert hits >= 4
