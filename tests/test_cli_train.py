@@ -156,3 +156,53 @@ def test_predict_reads_an_image_file(tmp_path, capsys):
         assert code == 0, err
         hits += int(out.splitlines()[1].split()[1]) == int(digits["y"][index])
     assert hits >= 4
+
+
+def test_resume_keeps_the_schedule_and_refuses_changed_settings(tmp_path, capsys):
+    first, resumed = tmp_path / "f.npz", tmp_path / "r.npz"
+    common = ["--schedule", "cosine", "--label-smoothing", "0.1", "--quiet"]
+    assert run(["train", "--epochs", "2", "--save", str(first), *common], capsys)[0] == 0
+    code, _, err = run(["train", "--resume", str(first), "--epochs", "4", "--save", str(resumed), "--quiet"], capsys)
+    assert code == 0, err
+    import crossent
+
+    checkpoint = crossent.load_checkpoint(resumed)
+    assert repr(checkpoint.loss()) == "CrossEntropyLoss(label_smoothing=0.1)"
+    records = checkpoint.training["history"]["records"]
+    assert checkpoint.training["history"]["base_lr"] == 0.05
+    # the schedule is rebuilt from its base rate (0.05) for the new total of 4 epochs, not from the last rate
+    assert records[2]["lr"] > records[1]["lr"] and records[3]["lr"] < records[2]["lr"]
+    code, _, err = run(["train", "--resume", str(first), "--epochs", "4", "--lr", "0.5"], capsys)
+    assert code == 2 and "--lr cannot change it" in err
+    code, _, err = run(["train", "--resume", str(first), "--epochs", "2"], capsys)
+    assert code == 2 and "has trained 2 already" in err
+
+
+def test_evaluate_refuses_a_model_with_other_classes(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "binary.npz"
+    np.savez(data, X=rng.normal(size=(80, 64)), y=np.arange(80) % 2)
+    model = tmp_path / "binary_model.npz"
+    assert run(["train", "--dataset", str(data), "--model", "logistic", "--epochs", "2", "--save", str(model),
+                "--quiet"], capsys)[0] == 0
+    code, _, err = run(["evaluate", str(model)], capsys)
+    assert code == 2 and "predicts 2 classes but digits has 10" in err
+
+
+def test_predict_scales_raw_pixels_in_any_container(tmp_path, capsys):
+    model = tmp_path / "model.npz"
+    assert run(["train", "--epochs", "10", "--save", str(model), "--quiet"], capsys)[0] == 0
+    import crossent
+
+    digits = np.load(crossent.datasets.digits.__file__.replace("digits.py", "data/digits.npz"))
+    raw = digits["X"][:6]
+    npz, csv = tmp_path / "raw.npz", tmp_path / "raw.csv"
+    np.savez(npz, X=raw)
+    np.savetxt(csv, raw, delimiter=",", fmt="%d")
+    outputs = []
+    for path in (npz, csv):
+        code, out, err = run(["predict", str(model), str(path)], capsys)
+        assert code == 0, err
+        outputs.append([line.split()[1] for line in out.splitlines()[1:7]])
+    assert outputs[0] == outputs[1]
+    assert np.mean(np.array(outputs[0], dtype=int) == digits["y"][:6]) >= 5 / 6

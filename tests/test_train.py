@@ -177,3 +177,26 @@ def test_progress_bar_draws_only_when_asked():
     auto.start_epoch(0)
     auto.update(10, 100, 0.1, 0.9)
     assert silent.getvalue() == ""  # StringIO is not a terminal
+
+
+def test_non_finite_features_are_named(rng):
+    X, y = _blobs(rng, n=20)
+    X[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"X must be finite; found nan at row 3, column 2"):
+        crossent.fit(nn.SoftmaxRegression(4, 3), X, y, progress=False)
+    with pytest.raises(ValueError, match="X must be finite"):
+        crossent.evaluate(nn.SoftmaxRegression(4, 3), X, y)
+
+
+def test_binary_accuracy_uses_the_predict_threshold():
+    model = nn.LogisticRegression(2)  # zero weights: every logit is exactly 0, probability 0.5
+    X = np.ones((6, 2), dtype=np.float32)
+    y = np.array([1, 1, 1, 1, 0, 0])
+    assert crossent.evaluate(model, X, y)["accuracy"] == pytest.approx(np.mean(model.predict(X) == y))
+
+
+def test_history_round_trip():
+    history = crossent.History(records=[{"epoch": 1, "train_loss": 0.5}], stopped_early=True, best_epoch=0,
+                               base_lr=0.05)
+    again = crossent.History.from_dict(history.to_dict())
+    assert again.to_dict() == history.to_dict()

@@ -183,49 +183,74 @@ def _print(args, text: str = "") -> None:
         print(text)
 
 
+#: the settings of a training run; a resumed run keeps all of them
+RUN_SETTINGS = ("model", "hidden", "activation", "dropout", "loss", "label_smoothing", "z_loss", "gamma", "q",
+                "poly_epsilon", "loss_option", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+                "clip_grad_norm", "batch_size", "validation_split", "early_stopping", "normalize", "seed")
+MLP_SETTINGS = ("hidden", "activation", "dropout")
+
+
+def _given_settings(args) -> list:
+    """The run settings the user set to something other than their defaults."""
+    defaults = build_parser().parse_args(["train"])
+    return [key for key in RUN_SETTINGS if getattr(args, key) != getattr(defaults, key)]
+
+
+def _check_output_path(path, option: str) -> None:
+    """Fail before training, not after, when an output file cannot be written."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a directory; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: directory {parent} does not exist")
+
+
 def _train(args) -> int:
     from . import evaluate, fit, load_checkpoint, save
     from .datasets import Normalizer
-    from .optim import make_schedule
     from .train import History, make_optimizer
 
+    _check_output_path(args.save, "--save")
+    _check_output_path(args.metrics_out, "--metrics-out")
+    given = _given_settings(args)
+    if args.model != "mlp" and not args.resume:
+        stray = [key for key in MLP_SETTINGS if key in given]
+        if stray:
+            raise UsageError(f"--{stray[0]} applies to --model mlp only (got --model {args.model})")
     X_train, y_train, X_test, y_test, info = _load_data(args)
     n_features, n_classes = info["n_features"], info["n_classes"]
-    history = None
+    history = checkpoint = None
     if args.resume:
+        if given:
+            raise UsageError(
+                f"--resume continues the saved run with its own settings; --{given[0].replace('_', '-')} "
+                f"cannot change it (train a new model to change settings)"
+            )
         checkpoint = load_checkpoint(args.resume)
         model = checkpoint.model
-        saved = checkpoint.metadata.get("extra", {}).get("cli", {})
-        if model.config().get("n_features", n_features) != n_features:
-            raise UsageError(
-                f"--resume {args.resume}: the model takes {model.config().get('n_features')} features "
-                f"but {info['name']} has {n_features}"
-            )
+        _check_compatible(model, info, args.resume)
+        for key, value in checkpoint.extra.get("cli", {}).items():
+            setattr(args, key, value)
         history = History.from_dict(checkpoint.training.get("history", {}))
-        normalizer = Normalizer.from_state(checkpoint.metadata["normalizer"]) if checkpoint.metadata.get(
-            "normalizer") else Normalizer("none").fit(X_train)
-        for key in ("model", "loss", "optimizer", "lr", "momentum", "weight_decay", "batch_size", "seed",
-                    "schedule", "normalize"):
-            if key in saved and getattr(args, key + "_given", False) is False:
-                setattr(args, key, saved[key])
+        if args.epochs <= len(history):
+            raise UsageError(
+                f"--epochs is the total number of epochs; {args.resume} has trained {len(history)} already, "
+                f"so ask for more than {len(history)}"
+            )
+        normalizer = Normalizer.from_state(checkpoint.metadata["normalizer"])
+        loss, target_form = checkpoint.loss(), checkpoint.extra.get("target_form", "labels")
     else:
         model = _build_model(args, n_features, n_classes)
         normalizer = Normalizer(args.normalize).fit(X_train)
+        loss, target_form = resolve_cli_loss(args.loss or model.default_loss, _loss_options(args), args.model)
     X_train, X_test = normalizer.transform(X_train), normalizer.transform(X_test)
-    loss, target_form = resolve_cli_loss(args.loss or model.default_loss, _loss_options(args), args.model)
     optimizer = make_optimizer(args.optimizer, model.parameters(), lr=args.lr, momentum=args.momentum,
                                weight_decay=args.weight_decay)
-    if args.resume and checkpoint.optimizer_state is not None:
+    if checkpoint is not None and checkpoint.optimizer_state is not None:
         optimizer.load_state_dict(checkpoint.optimizer_state)
-    batch = len(X_train) if args.batch_size is None else min(args.batch_size, len(X_train))
-    steps = args.epochs * math.ceil(len(X_train) / batch)
-    schedule = None
-    if args.schedule != "constant":
-        try:
-            schedule = make_schedule(args.schedule, optimizer.lr if history is None or not history.records
-                                     else history.records[0]["lr"], steps)
-        except (TypeError, ValueError) as error:
-            raise UsageError(f"--schedule {args.schedule}: {error}") from None
     validation_split = args.validation_split
     if args.early_stopping and validation_split == 0:
         validation_split = 0.1
@@ -238,7 +263,7 @@ def _train(args) -> int:
     started = time.perf_counter()
     history = fit(
         model, X_train, _targets(y_train, target_form, n_classes), loss=loss, optimizer=optimizer,
-        schedule=schedule, epochs=args.epochs, batch_size=args.batch_size, validation_split=validation_split,
+        schedule=None if args.schedule == "constant" else args.schedule, epochs=args.epochs, batch_size=args.batch_size, validation_split=validation_split,
         seed=args.seed, early_stopping=args.early_stopping, clip_grad_norm=args.clip_grad_norm,
         progress=False if args.quiet else "auto", history=history,
     )
@@ -253,16 +278,17 @@ def _train(args) -> int:
         if "val_loss" in record:
             line += f"  {record['val_loss']:>9.4f}  {100 * record['val_accuracy']:>7.2f}%"
         _print(args, line + f"  {record['lr']:>9.3g}  {record['time_s']:>6.2f}s")
-    if history.stopped_early:
+    if history.stopped_early and history.restored_best:
         _print(args, f"stopped early; restored the weights of epoch {history.best_epoch + 1}")
+    elif history.stopped_early:
+        _print(args, f"stopped early; the best epoch ({history.best_epoch + 1}) predates the resume, "
+                     f"so the last weights are kept")
     _print(args)
     _print(args, f"test accuracy {100 * report['accuracy']:.2f}%  |  test loss {report['loss']:.4f} nats "
                  f"({report['loss_bits']:.4f} bits, perplexity {report['perplexity']:.3f})  |  "
                  f"trained in {train_time:.2f} s")
 
-    cli_state = {key: getattr(args, key) for key in (
-        "model", "loss", "optimizer", "lr", "momentum", "weight_decay", "batch_size", "seed", "schedule",
-        "normalize")}
+    cli_state = {key: getattr(args, key) for key in RUN_SETTINGS}
     if args.save:
         save(model, args.save, optimizer=optimizer, loss=loss, class_names=info["class_names"],
              normalizer=normalizer, training={"history": history.to_dict(), "dataset": info["name"]},
@@ -316,10 +342,17 @@ def _evaluate(args) -> int:
 
 
 def _check_compatible(model, info, model_file) -> None:
-    n_features = model.config().get("n_features")
+    config = model.config()
+    n_features = config.get("n_features")
     if n_features is not None and n_features != info["n_features"]:
         raise UsageError(
             f"{model_file} takes {n_features} features but {info['name']} has {info['n_features']}: "
+            f"the model was trained on another data set"
+        )
+    n_classes = config.get("n_classes", 2 if config.get("n_outputs") == 1 else config.get("n_outputs"))
+    if n_classes is not None and n_classes != info["n_classes"]:
+        raise UsageError(
+            f"{model_file} predicts {n_classes} classes but {info['name']} has {info['n_classes']}: "
             f"the model was trained on another data set"
         )
 
@@ -343,24 +376,41 @@ def _read_inputs(path: Path, n_features: int, image_shape, raw_max: float) -> np
             raise UsageError("reading images needs Pillow (pip install pillow)") from None
         if image_shape is None:
             raise UsageError("this model was not trained on images; give .npz or .csv input")
-        with Image.open(path) as image:
+        try:
+            image = Image.open(path)
+        except OSError:
+            raise UsageError(f"{path} is not an image file Pillow can read") from None
+        with image:
             pixels = np.asarray(image.convert("L").resize(tuple(image_shape[::-1])), dtype=np.float32)
         return pixels.reshape(1, -1) / 255.0
     if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            key = "X" if "X" in data.files else "X_test" if "X_test" in data.files else data.files[0]
-            X = data[key]
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                key = "X" if "X" in data.files else "X_test" if "X_test" in data.files else data.files[0]
+                X = data[key]
+        except (ValueError, OSError, IndexError):
+            raise UsageError(f"{path} is not a NumPy .npz archive holding an array X") from None
     elif suffix == ".csv":
-        X = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float32)
+        if not path.read_text().strip():
+            raise UsageError(f"{path} holds no rows to predict")
+        try:
+            X = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float32)
+        except ValueError as error:
+            raise UsageError(f"{path} is not a CSV file of numbers ({error})") from None
     else:
         X = read_idx(path)
     X = np.asarray(X)
-    integer_pixels = X.dtype.kind in "iu" and image_shape is not None
+    if X.size == 0:
+        raise UsageError(f"{path} holds no rows to predict")
     X = X.reshape(1, -1) if X.ndim <= 1 or X.size == n_features else X.reshape(len(X), -1)
     if X.shape[1] != n_features:
         raise UsageError(f"{path} has {X.shape[1]} features per row but the model takes {n_features}")
     X = X.astype(np.float32)
-    return X / raw_max if integer_pixels else X
+    if not np.isfinite(X).all():
+        row, column = (int(i) for i in np.argwhere(~np.isfinite(X))[0])
+        raise UsageError(f"{path} holds {X[row, column]} at row {row}, column {column}; inputs must be finite")
+    # image models were trained on pixels scaled to [0, 1]: values above 1 are raw pixels
+    return X / raw_max if image_shape is not None and X.max() > 1.0 else X
 
 
 def _predict(args) -> int:
@@ -377,9 +427,11 @@ def _predict(args) -> int:
         X = Normalizer.from_state(checkpoint.metadata["normalizer"]).transform(X)
     probabilities = model.predict_proba(X)
     names = checkpoint.class_names or [str(i) for i in range(probabilities.shape[-1])]
-    if probabilities.ndim == 1:  # binary logistic: probability of class 1
+    if probabilities.ndim == 1:  # binary logistic: probability of class 1, class 1 from 0.5 on
+        predicted = (probabilities >= 0.5).astype(np.int64)
         probabilities = np.stack([1 - probabilities, probabilities], axis=1)
-    predicted = np.argmax(probabilities, axis=1)
+    else:
+        predicted = np.argmax(probabilities, axis=1)
     shown = len(X) if args.all else min(len(X), 20)
     print(f"{'row':>5}  {'class':<12}  {'probability':>11}")
     for row in range(shown):
@@ -545,7 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="input scaling fitted on the training split (default: standardize)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", metavar="FILE", help="save the trained model (and optimizer state) to FILE")
-    train.add_argument("--resume", metavar="FILE", help="continue training a model saved with --save")
+    train.add_argument("--resume", metavar="FILE",
+                       help="continue a run saved with --save, with its settings, up to --epochs in total")
     train.add_argument("--metrics-out", metavar="FILE.json", dest="metrics_out", help="write metrics as JSON")
     train.add_argument("--quiet", action="store_true", help="print nothing")
     train.set_defaults(handler=_train)
@@ -599,17 +652,12 @@ def main(argv=None) -> int:
                 args.classes = ["cat", "dog", "bird"]
             elif args.target == "dog":
                 args.target = "0"
-        if args.command == "train":
-            given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
-            for key in ("model", "loss", "optimizer", "lr", "momentum", "weight_decay", "batch_size", "seed",
-                        "schedule", "normalize"):
-                setattr(args, key + "_given", key in given)
         return args.handler(args)
     except UsageError as error:
         command = f"crossent {argv[0]}" if argv and not argv[0].startswith("-") else "crossent"
         print(f"{command}: error: {error}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ModelFileError, DatasetNotFoundError, TrainingDivergedError, ValueError,
+    except (OSError, ModelFileError, DatasetNotFoundError, TrainingDivergedError, ValueError,
             TypeError, KeyboardInterrupt) as error:
         command = f"crossent {argv[0]}" if argv and not argv[0].startswith("-") else "crossent"
         message = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error).splitlines()[0] if str(

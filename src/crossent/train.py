@@ -47,6 +47,10 @@ class History:
     records: list = field(default_factory=list)
     stopped_early: bool = False
     best_epoch: int | None = None
+    #: whether fit put back the weights of ``best_epoch`` (False when that epoch predates a resume)
+    restored_best: bool = False
+    #: the learning rate a named schedule starts from (kept so that a resumed run rebuilds it exactly)
+    base_lr: float | None = None
 
     def __getitem__(self, key: str) -> list:
         return [record.get(key) for record in self.records]
@@ -62,11 +66,13 @@ class History:
         return names
 
     def to_dict(self) -> dict:
-        return {"records": self.records, "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
+        return {"records": self.records, "stopped_early": self.stopped_early, "best_epoch": self.best_epoch,
+                "base_lr": self.base_lr}
 
     @classmethod
     def from_dict(cls, data: dict) -> History:
-        return cls(list(data.get("records", [])), bool(data.get("stopped_early", False)), data.get("best_epoch"))
+        return cls(records=list(data.get("records", [])), stopped_early=bool(data.get("stopped_early", False)),
+                   best_epoch=data.get("best_epoch"), base_lr=data.get("base_lr"))
 
 
 OPTIMIZERS = ("gd", "sgd", "momentum", "nesterov", "adam", "adamw")
@@ -125,7 +131,8 @@ def _correct(model, logits: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     """(number of correct predictions, number of predictions) for accuracy."""
     if _is_sigmoid_model(model):
         target = _target_for(model, logits, y)
-        return float(np.sum((logits > 0) == (np.asarray(target) > 0.5))), int(np.size(logits))
+        # logit >= 0 is probability >= 0.5, the threshold LogisticRegression.predict uses
+        return float(np.sum((logits >= 0) == (np.asarray(target) > 0.5))), int(np.size(logits))
     predicted = np.argmax(logits, axis=-1)
     truth = np.argmax(y, axis=-1) if y.ndim == logits.ndim else y
     return float(np.sum(predicted == truth)), int(predicted.size)
@@ -143,6 +150,9 @@ def _check_data(X, y, name_x="X", name_y="y"):
         )
     if X.shape[0] == 0:
         raise ValueError(f"{name_x} is empty: fit needs at least one sample")
+    if not np.isfinite(X).all():
+        row, column = (int(i) for i in np.argwhere(~np.isfinite(X))[0])
+        raise ValueError(f"{name_x} must be finite; found {X[row, column].item()!r} at row {row}, column {column}")
     return X, y
 
 
@@ -220,8 +230,9 @@ def fit(
         :func:`make_optimizer` with ``lr``, ``momentum`` and ``weight_decay``.
     schedule : str or schedule object, optional
         Learning rate per optimiser step (see :mod:`crossent.optim.schedules`);
-        a name is built with :func:`crossent.optim.make_schedule` for the run's
-        total number of steps.
+        a name is built with :func:`crossent.optim.make_schedule` from the
+        optimiser's learning rate (kept in ``history.base_lr`` for resuming)
+        for ``epochs`` times the steps per epoch of the training rows.
     epochs : int, default 10
         Number of epochs to reach (a resumed ``history`` counts its epochs).
     batch_size : int or None, default 32
@@ -235,7 +246,9 @@ def fit(
     seed : int, default 0
     early_stopping : int, optional
         Stop after this many epochs without improvement of the validation
-        loss (training loss without validation data) and restore the best weights.
+        loss (training loss without validation data) and restore the best
+        weights (``history.restored_best``); after a resume, the weights of a
+        best epoch from before the resume were not kept and cannot be restored.
     clip_grad_norm : float, optional
         Rescale the gradients so their global L2 norm is at most this.
     callbacks : iterable of callables
@@ -302,14 +315,17 @@ def fit(
     history = History() if history is None else history
     start_epoch = len(history)
     if isinstance(schedule, str):
-        schedule = optim.make_schedule(schedule, optimizer.lr if not history.records else
-                                       history.records[0]["lr"], epochs * steps_per_epoch)
+        if history.base_lr is None:
+            history.base_lr = float(optimizer.lr)
+        schedule = optim.make_schedule(schedule, history.base_lr, epochs * steps_per_epoch)
     parameters, gradients = model.parameters(), model.gradients()
     bar = ProgressBar(epochs, steps_per_epoch, enabled=progress)
     monitor = "val_loss" if X_val is not None else "train_loss"
     best_value, best_parameters, waited = math.inf, None, 0
     if early_stopping is not None and history.best_epoch is not None:
+        # resuming: the best epoch's weights were not saved, only its score; beating it is required
         best_value = history.records[history.best_epoch][monitor]
+        waited = len(history) - 1 - history.best_epoch
 
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
@@ -389,9 +405,11 @@ def fit(
         if stop:
             history.stopped_early = True
             break
+    history.restored_best = False
     if early_stopping is not None and best_parameters is not None:
         for parameter, best in zip(parameters, best_parameters):
             parameter[...] = best
+        history.restored_best = True
     return history
 
 
@@ -421,7 +439,7 @@ def evaluate(model, X, y, *, loss=None, batch_size: int = 4096) -> dict:
     if terms:
         result["loss_terms"] = terms
     if _is_sigmoid_model(model):
-        predicted = (logits > 0).astype(np.int64)
+        predicted = (logits >= 0).astype(np.int64)
         truth = (np.asarray(_target_for(model, logits, y)) > 0.5).astype(np.int64)
         if predicted.shape[-1] == 1:  # binary: a 2 x 2 confusion matrix
             predicted, truth, n_classes = predicted.reshape(-1), truth.reshape(-1), 2
