@@ -14,7 +14,7 @@ from .functional import (
 from .gradcheck import GradcheckResult, gradcheck, numerical_gradient
 from .serialization import Checkpoint, ModelFileError, load, load_checkpoint, save
 from .train import History, TrainingDivergedError, evaluate, fit
-from . import datasets, losses, nn, optim, progress
+from . import datasets, losses, nn, optim, plots, progress
 from .losses import (
     get_loss,
     binary_cross_entropy,
@@ -80,6 +80,7 @@ __all__ = [
     "nn",
     "optim",
     "datasets",
+    "plots",
     "fit",
     "evaluate",
     "History",
