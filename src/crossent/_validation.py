@@ -51,7 +51,7 @@ def as_float_array(x, name: str) -> np.ndarray:
 
 def check_axis(axis, ndim: int, name: str = "axis") -> int:
     """Normalise ``axis`` to a non-negative integer smaller than ``ndim``."""
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+    if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
         raise TypeError(f"{name} must be an integer, got {_describe(axis)}")
     if ndim == 0:
         raise ValueError(f"{name}={axis} needs an input with at least one dimension, got a scalar")
@@ -77,24 +77,26 @@ def check_scalar(
     high_inclusive: bool = True,
 ) -> float:
     """Check a real scalar option (not NaN) against an interval and return it as float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
-            value = value.item()
-        else:
-            raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    # plain floats and ints (not bool) are the common case on every training step: skip the ABC check
+    if type(value) is not float and type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+                value = value.item()
+            else:
+                raise TypeError(f"{name} must be a real number, got {_describe(value)}")
     value = float(value)
     if math.isnan(value):
         raise ValueError(f"{name} must be a number, got nan")
-    interval = (
-        ("[" if low_inclusive else "(")
-        + ("-inf" if low is None else f"{low:g}")
-        + ", "
-        + ("inf" if high is None else f"{high:g}")
-        + ("]" if high_inclusive else ")")
-    )
     too_low = low is not None and (value < low or (value == low and not low_inclusive))
     too_high = high is not None and (value > high or (value == high and not high_inclusive))
     if too_low or too_high:
+        interval = (
+            ("[" if low_inclusive else "(")
+            + ("-inf" if low is None else f"{low:g}")
+            + ", "
+            + ("inf" if high is None else f"{high:g}")
+            + ("]" if high_inclusive else ")")
+        )
         raise ValueError(f"{name} must lie in {interval}, got {value!r}")
     return value
 

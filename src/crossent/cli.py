@@ -294,6 +294,18 @@ def _train(args) -> int:
              normalizer=normalizer, training={"history": history.to_dict(), "dataset": info["name"]},
              extra={"cli": cli_state, "image_shape": info.get("image_shape"), "target_form": target_form})
         _print(args, f"saved to {args.save}")
+    if args.plots:
+        written = _write_figures(args.plots, model=model, history=history, report=report, X_test=X_test,
+                                 y_test=y_test, info=info)
+        _print(args, f"figures written to {args.plots}: {', '.join(p.name for p in written)}")
+    if args.report:
+        from .report import write_report
+
+        page = write_report(args.report, model=model, history=history, evaluation=report,
+                            config={"dataset": info["name"], **cli_state, "epochs": len(history)},
+                            X_test=X_test if info.get("image_shape") else None, y_test=y_test,
+                            image_shape=info.get("image_shape"), class_names=info["class_names"])
+        _print(args, f"report written to {page}")
     if args.metrics_out:
         from ._io import atomic_output
 
@@ -309,6 +321,30 @@ def _train(args) -> int:
             file.write(json.dumps(metrics, indent=1).encode())
         _print(args, f"metrics written to {args.metrics_out}")
     return 0
+
+
+def _write_figures(directory, *, model, history, report, X_test, y_test, info) -> list:
+    """The pictures of a training run in ``directory``: curves, confusion, and for images templates and mistakes."""
+    from . import nn, plots
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = [directory / "history.png", directory / "confusion.png"]
+    plots.plot_history(history, path=written[0])
+    if report.get("confusion_matrix") is not None:
+        plots.plot_confusion_matrix(report["confusion_matrix"], info["class_names"], path=written[1])
+    else:
+        written.pop()
+    image_shape = info.get("image_shape")
+    if image_shape is not None and not isinstance(model, nn.LogisticRegression):
+        if isinstance(model, nn.SoftmaxRegression):
+            written.append(directory / "weights.png")
+            plots.plot_weight_templates(model, image_shape=image_shape, class_names=info["class_names"],
+                                        path=written[-1])
+        written.append(directory / "mistakes.png")
+        plots.plot_misclassified(model, X_test, y_test, image_shape=image_shape, class_names=info["class_names"],
+                                 path=written[-1])
+    return written
 
 
 def _evaluate(args) -> int:
@@ -533,6 +569,88 @@ def _demo_losses(registry) -> list:
     return sorted(names)
 
 
+TOY_SETS = ("moons", "blobs", "spirals")
+
+
+def _toy_model(args):
+    from . import nn
+    from .datasets import make_blobs, make_moons, make_spirals
+
+    name = args.dataset or "moons"
+    if name not in TOY_SETS:
+        raise UsageError(f"--dataset for {args.kind} must be one of {', '.join(TOY_SETS)}, got {name!r}")
+    X, y = {"moons": make_moons, "blobs": make_blobs, "spirals": make_spirals}[name](seed=args.seed)
+    model = nn.MLP(2, _hidden_sizes(args.hidden), int(y.max()) + 1, seed=args.seed)
+    return X, y, model
+
+
+def _plot(args) -> int:
+    from . import evaluate, fit, load_checkpoint, plots
+    from .datasets import Normalizer
+    from .train import History
+
+    out = args.out or f"crossent-{args.kind}.{'gif' if args.kind == 'animate' else 'png'}"
+    _check_output_path(out, "--out")
+    needs_model = args.kind in ("history", "confusion", "weights")
+    if needs_model and not args.model_file:
+        raise UsageError(f"plot {args.kind} needs a saved model: crossent plot {args.kind} MODEL")
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs must be a positive integer, got {args.epochs}")
+    if args.kind == "curve":
+        plots.plot_cross_entropy_curve(path=out)
+    elif args.kind == "softmax":
+        plots.plot_softmax_bars(path=out)
+    elif args.kind in ("surface", "animate"):
+        X, y, model = _toy_model(args)
+        if args.kind == "surface":
+            fit(model, X, y, optimizer="adam", lr=0.01, epochs=args.epochs or 200, batch_size=32, seed=args.seed,
+                progress=False)
+            plots.plot_decision_surface(model, X, y, path=out)
+        else:
+            animation = plots.animate_training(model, X, y, optimizer="adam", epochs=args.epochs or 3,
+                                               batch_size=32, seed=args.seed, path=out)
+            print(f"{animation.n_frames} frames, final batch loss {animation.losses[-1]:.4f}")
+    else:
+        checkpoint = load_checkpoint(args.model_file)
+        model = checkpoint.model
+        if args.kind == "history":
+            records = checkpoint.training.get("history")
+            if not records or not records.get("records"):
+                raise UsageError(f"{args.model_file} holds no training history")
+            plots.plot_history(History.from_dict(records), path=out)
+        elif args.kind == "weights":
+            image_shape = checkpoint.extra.get("image_shape")
+            if image_shape is None:
+                raise UsageError(f"{args.model_file} was not trained on images: no weight templates to draw")
+            plots.plot_weight_templates(model, image_shape=image_shape, class_names=checkpoint.class_names, path=out)
+        else:
+            args.dataset = args.dataset or checkpoint.training.get("dataset", "digits")
+            X_train, y_train, X_test, y_test, info = _load_data(args)
+            _check_compatible(model, info, args.model_file)
+            if checkpoint.metadata.get("normalizer"):
+                X_test = Normalizer.from_state(checkpoint.metadata["normalizer"]).transform(X_test)
+            target_form = checkpoint.extra.get("target_form", "labels")
+            report = evaluate(model, X_test, _targets(y_test, target_form, info["n_classes"]), loss=checkpoint.loss())
+            if report.get("confusion_matrix") is None:
+                raise UsageError("a multi-label model has no single confusion matrix")
+            plots.plot_confusion_matrix(report["confusion_matrix"], checkpoint.class_names, path=out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _experiment(args) -> int:
+    from .experiments import EXPERIMENTS, run_experiment
+
+    if args.name not in EXPERIMENTS:
+        raise UsageError(f"no experiment {args.name!r}; choose from {', '.join(EXPERIMENTS)}")
+    result = run_experiment(args.name, data_dir=args.data_dir, out_dir=args.out, budget=args.budget, seed=args.seed)
+    print(result.table)
+    for figure in result.figures:
+        print(f"figure: {figure}")
+    print(f"claim: {result.claim} -- {'HOLDS' if result.holds else 'DOES NOT HOLD'}")
+    return 0 if result.holds else 1
+
+
 def _losses(args) -> int:
     from .losses import LOSSES
 
@@ -600,6 +718,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="FILE",
                        help="continue a run saved with --save, with its settings, up to --epochs in total")
     train.add_argument("--metrics-out", metavar="FILE.json", dest="metrics_out", help="write metrics as JSON")
+    train.add_argument("--plots", metavar="DIR", help="write training curves, confusion matrix (and for images "
+                                                       "weight templates and mistakes) as PNG files in DIR")
+    train.add_argument("--report", metavar="DIR", help="write a self-contained HTML report to DIR/index.html")
     train.add_argument("--quiet", action="store_true", help="print nothing")
     train.set_defaults(handler=_train)
 
@@ -632,6 +753,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("losses", help="list the available losses")
     listing.set_defaults(handler=_losses)
+
+    plot = commands.add_parser("plot", help="draw a picture: history, surface, animate, curve, softmax, "
+                                            "confusion, weights")
+    plot.add_argument("kind", choices=["history", "surface", "animate", "curve", "softmax", "confusion", "weights"])
+    plot.add_argument("model_file", metavar="MODEL", nargs="?",
+                      help="a saved model (history, confusion, weights)")
+    plot.add_argument("--out", metavar="FILE", help="output file (default: crossent-KIND.png, .gif for animate)")
+    plot.add_argument("--dataset", default=None,
+                      help="surface/animate: moons, blobs or spirals (default moons); confusion: the data set "
+                           "to evaluate on (default digits)")
+    plot.add_argument("--data-dir", metavar="DIR")
+    plot.add_argument("--no-download", action="store_true")
+    plot.add_argument("--target", metavar="COLUMN")
+    plot.add_argument("--hidden", default="32", help="surface/animate: MLP hidden sizes (default 32)")
+    plot.add_argument("--epochs", type=int, default=None, help="surface: default 200; animate: default 3")
+    plot.add_argument("--seed", type=int, default=0)
+    plot.set_defaults(handler=_plot)
+
+    experiment = commands.add_parser("experiment", help="reproduce a claim from the literature and check it")
+    experiment.add_argument("name", metavar="NAME", help="worked-example, slowdown, mnist-linear, mnist-800, "
+                                                        "noisy-labels, mse-vs-ce")
+    experiment.add_argument("--data-dir", metavar="DIR", help="where MNIST is (else $CROSSENT_DATA)")
+    experiment.add_argument("--out", metavar="DIR", help="write the experiment's figures to DIR")
+    experiment.add_argument("--budget", choices=["full", "ci"], default="full",
+                            help="ci: a reduced budget on which the claim must still hold")
+    experiment.add_argument("--seed", type=int, default=0)
+    experiment.set_defaults(handler=_experiment)
     return parser
 
 

@@ -133,9 +133,9 @@ def _correct(model, logits: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         target = _target_for(model, logits, y)
         # logit >= 0 is probability >= 0.5, the threshold LogisticRegression.predict uses
         return float(np.sum((logits >= 0) == (np.asarray(target) > 0.5))), int(np.size(logits))
-    predicted = np.argmax(logits, axis=-1)
-    truth = np.argmax(y, axis=-1) if y.ndim == logits.ndim else y
-    return float(np.sum(predicted == truth)), int(predicted.size)
+    predicted = logits.argmax(axis=-1)
+    truth = y.argmax(axis=-1) if y.ndim == logits.ndim else y
+    return float(np.count_nonzero(predicted == truth)), int(predicted.size)
 
 
 def _check_data(X, y, name_x="X", name_y="y"):
@@ -156,9 +156,37 @@ def _check_data(X, y, name_x="X", name_y="y"):
     return X, y
 
 
-def _batches(n_samples: int, batch_size: int, order: np.ndarray):
-    for start in range(0, n_samples, batch_size):
-        yield order[start : start + batch_size]
+#: bytes of training rows gathered at once into the reused buffer (a multiple of the batch size)
+GATHER_BYTES = 8 * 2**20
+
+
+def _batches(X: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None):
+    """Yield ``(X[rows], y[rows])`` for consecutive slices of ``order`` (None: the rows as they are).
+
+    The rows of several batches (about :data:`GATHER_BYTES`) are gathered in
+    one ``np.take`` into buffers allocated once per call, and each batch is a
+    contiguous view of them: one copy per chunk instead of a fancy-indexing
+    copy into new memory at every step. The views are overwritten by later
+    batches, so a batch is valid until the next one is drawn (a training step
+    uses it only within the step).
+    """
+    n_samples = X.shape[0]
+    if order is None:  # no shuffling: the batches are views of X itself
+        for start in range(0, n_samples, batch_size):
+            yield X[start : start + batch_size], y[start : start + batch_size]
+        return
+    row_bytes = max(1, X[:1].nbytes)
+    chunk = min(n_samples, max(1, GATHER_BYTES // (row_bytes * batch_size)) * batch_size)
+    x_buffer = np.empty((chunk,) + X.shape[1:], dtype=X.dtype)
+    y_buffer = np.empty((chunk,) + y.shape[1:], dtype=y.dtype)
+    for chunk_start in range(0, n_samples, chunk):
+        rows = order[chunk_start : chunk_start + chunk]
+        # mode="clip" (the rows are a permutation, always in range) lets np.take write straight
+        # into `out`; the default mode="raise" gathers into a temporary and copies it over
+        x_chunk = np.take(X, rows, axis=0, out=x_buffer[: rows.size], mode="clip")
+        y_chunk = np.take(y, rows, axis=0, out=y_buffer[: rows.size], mode="clip")
+        for start in range(0, rows.size, batch_size):
+            yield x_chunk[start : start + batch_size], y_chunk[start : start + batch_size]
 
 
 def _run_batched(model, X, y, loss, batch_size: int):
@@ -334,15 +362,14 @@ def fit(
         if shuffle and not full_batch:
             order = np.random.default_rng([seed, epoch]).permutation(n_samples)
         else:
-            order = np.arange(n_samples)
+            order = None
         loss_sum = correct = counted = 0.0
         term_sums: dict = {}
         seen = 0
-        for step, rows in enumerate(_batches(n_samples, batch, order)):
+        for step, (xb, yb) in enumerate(_batches(X, y, batch, order)):
             global_step = epoch * steps_per_epoch + step
             if schedule is not None:
                 optimizer.lr = schedule.lr_at(global_step)
-            xb, yb = (X, y) if full_batch else (X[rows], y[rows])
             # overflow on the way to a non-finite loss is reported once, clearly, just below
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 logits = model.forward(xb, training=True)
@@ -367,7 +394,8 @@ def fit(
             correct += c
             counted += n
             seen += rows_in_batch
-            bar.update(step + 1, seen, loss_sum / seen, correct / counted)
+            if bar.enabled:
+                bar.update(step + 1, seen, loss_sum / seen, correct / counted)
 
         record = {
             "epoch": epoch + 1,

@@ -104,11 +104,11 @@ class Loss:
         self.options = dict(options)
 
     def _call(self, input, target, batch_arguments, compute_grad):
-        function = type(self).function
-        parameters = inspect.signature(function).parameters
-        for name in batch_arguments:
-            if name not in parameters:
-                raise TypeError(f"{type(self).__name__} does not take {name!r}")
+        if batch_arguments:  # inspecting the signature costs more than a small batch's loss: only when needed
+            parameters = inspect.signature(type(self).function).parameters
+            for name in batch_arguments:
+                if name not in parameters:
+                    raise TypeError(f"{type(self).__name__} does not take {name!r}")
         return type(self).implementation(
             input, target, **self.options, **batch_arguments, compute_grad=compute_grad
         )

@@ -78,12 +78,16 @@ class ClassBatch:
         return np.asarray(values, dtype=self.dtype).reshape(self.batch_shape)
 
     def restore_grad(self, grad: np.ndarray) -> np.ndarray:
+        grad = np.asarray(grad, dtype=self.dtype)
+        if self.axis == len(self.shape) - 1:  # class axis already last: a reshape is the whole job
+            return grad.reshape(self.shape)
         moved = self.shape[: self.axis] + self.shape[self.axis + 1 :] + (self.shape[self.axis],)
-        grad = np.asarray(grad, dtype=self.dtype).reshape(moved)
-        return np.moveaxis(grad, -1, self.axis)
+        return np.moveaxis(grad.reshape(moved), -1, self.axis)
 
 
 def _to_rows(array: np.ndarray, axis: int) -> np.ndarray:
+    if axis == array.ndim - 1:  # np.moveaxis would be a no-op that costs more than a small batch's loss
+        return array.reshape(-1, array.shape[axis])
     return np.moveaxis(array, axis, -1).reshape(-1, array.shape[axis])
 
 
@@ -186,17 +190,25 @@ def row_softmax_terms(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     """
     rows = np.arange(scores.shape[0])
     top = np.argmax(scores, axis=1)  # one pass gives the position and, gathered, the maximum
-    shift = scores[rows, top]
-    # only a -inf maximum (a row without mass) is replaced: NaN must stay NaN and propagate
-    shift = np.where(np.isneginf(shift), 0, shift).astype(scores.dtype, copy=False)
-    exps = np.exp(scores - shift[:, None])
+    shift = scores[rows, top]  # a new array (fancy indexing): safe to modify
+    # only a -inf maximum (a row without mass) is replaced: NaN must stay NaN and propagate.
+    # The rare rows are patched in place rather than by np.where over every row: on the small
+    # batches of a training step the number of NumPy calls, not the arithmetic, sets the cost.
+    without_mass = shift == -np.inf
+    some_without_mass = bool(without_mass.any())
+    if some_without_mass:
+        shift[without_mass] = 0
+    exps = np.subtract(scores, shift[:, None])
+    np.exp(exps, out=exps)
     peak = exps[rows, top]  # exactly 1, or 0 on a row that is entirely -inf (NaN stays NaN)
     exps[rows, top] = 0
     rest = exps.sum(axis=1)
     exps[rows, top] = peak
-    has_mass = peak != 0
-    log_sum = np.where(has_mass, np.log1p(rest), -np.inf).astype(scores.dtype, copy=False)
-    total = np.where(has_mass, peak + rest, 1).astype(scores.dtype, copy=False)
+    log_sum = np.log1p(rest)
+    total = peak + rest
+    if some_without_mass:  # exactly the rows whose peak is 0
+        log_sum[without_mass] = -np.inf
+        total[without_mass] = 1
     exps /= total[:, None]
     return exps, shift, log_sum
 
@@ -229,9 +241,13 @@ def label_negative_log_likelihood(
     the maximum, however small it is (see :func:`row_softmax_terms`).
     """
     hit = label_values(scores, labels)
-    with np.errstate(invalid="ignore"):  # -inf - (-inf) on rows without mass; replaced below
-        nll = (shift - hit) + log_sum
-    return np.where(hit == -np.inf, np.inf, nll).astype(scores.dtype, copy=False)
+    with np.errstate(invalid="ignore"):  # inf + (-inf) on rows without mass; replaced below
+        nll = np.subtract(shift, hit)
+        nll += log_sum
+    impossible = hit == -np.inf
+    if impossible.any():  # rare: patch those rows instead of an np.where pass over every row
+        nll[impossible] = np.inf
+    return nll
 
 
 def label_values(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._reduction import gradient_scale, reduce
+from .._reduction import gradient_scale, mean_scale, reduce
 from .._validation import (
     as_float_array,
     broadcast_weight,
@@ -95,6 +95,14 @@ def _softmax_cross_entropy(
     axis=-1,
     compute_grad,
 ):
+    if (
+        weight is None and sample_weight is None and ignore_index is None
+        and type(label_smoothing) in (int, float) and label_smoothing == 0
+        and type(z_loss) in (int, float) and z_loss == 0
+    ):
+        result = _plain_label_rows(logits, target, reduction, axis, compute_grad)
+        if result is not None:
+            return result
     batch = prepare(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight,
@@ -157,6 +165,78 @@ def _softmax_cross_entropy(
         grad -= effective
     grad *= gradient_scale(batch.reduction, denominator)
     return value, batch.restore_grad(grad)
+
+
+_ROW_INDICES: dict = {}  # n_rows -> read-only arange(n_rows): a training loop asks for the same few sizes
+
+
+def _row_indices(n_rows: int) -> np.ndarray:
+    rows = _ROW_INDICES.get(n_rows)
+    if rows is None:
+        if len(_ROW_INDICES) >= 32:
+            _ROW_INDICES.clear()
+        rows = np.arange(n_rows)
+        rows.flags.writeable = False
+        _ROW_INDICES[n_rows] = rows
+    return rows
+
+
+def _plain_label_rows(logits, target, reduction, axis, compute_grad):
+    r"""Steps 1, 2 and 4 for (M, C) logits, class labels and every weight 1 -- a training step's case.
+
+    With :math:`d_n = 1`, no smoothing and no z-loss the effective target is
+    :math:`q_n = \mathrm{onehot}(y_n)`, :math:`D = M` and the gradient is
+    :math:`(p_n - \mathrm{onehot}(y_n)) / M`. On a small batch the number of
+    NumPy calls, not the arithmetic, sets the cost, so this path skips the
+    general path's validation objects and its multiplications by weights that
+    are exactly 1, and checks the labels with one minimum and one maximum.
+    Every row goes through the general path's own operations (shift by the
+    row maximum, ``log1p`` of the sum without the maximum's term), so value and
+    gradient are the same bit for bit.
+
+    Returns None, and the caller takes the general path (which validates, and
+    raises or handles the special rows), for anything else: another layout or
+    dtype, labels out of range, or a row whose maximum is not finite (entirely
+    ``-inf``, NaN or ``+inf``), the one case where the general path patches rows.
+    """
+    if type(logits) is not np.ndarray or type(target) is not np.ndarray:
+        return None
+    if logits.ndim != 2 or target.ndim != 1 or target.dtype.kind not in "iu":
+        return None
+    if logits.dtype != np.float32 and logits.dtype != np.float64:
+        return None
+    if type(axis) is not int or (axis != -1 and axis != 1) or type(reduction) is not str:
+        return None
+    n_rows, n_classes = logits.shape
+    if reduction not in ("mean", "sum", "none") or target.shape[0] != n_rows or logits.size == 0:
+        return None
+    if target.min() < 0 or target.max() >= n_classes:  # compared in the labels' own dtype
+        return None
+    rows = _row_indices(n_rows)
+    top = logits.argmax(axis=1)
+    shift = logits[rows, top]
+    if not np.isfinite(shift).all():
+        return None
+    probs = np.subtract(logits, shift[:, None])
+    np.exp(probs, out=probs)  # every exponent <= 0; the maximum's term is exactly 1
+    probs[rows, top] = 0
+    rest = np.add.reduce(probs, axis=1)
+    probs[rows, top] = 1
+    log_sum = np.log1p(rest)
+    probs /= (rest + 1)[:, None]
+    losses = np.subtract(shift, logits[rows, target])  # +inf where the label's logit is -inf
+    losses += log_sum
+    if reduction == "none":
+        value = losses
+    else:
+        total = np.add.reduce(losses, dtype=np.float64)
+        value = logits.dtype.type(total * mean_scale(n_rows) if reduction == "mean" else total)
+    if not compute_grad:
+        return value, None
+    probs[rows, target] -= 1
+    if reduction == "mean":
+        probs *= mean_scale(n_rows)
+    return value, probs
 
 
 def softmax_cross_entropy(

@@ -98,14 +98,22 @@ def check_choice(value, name: str, choices) -> str:
     return value
 
 
-def as_input(x, name: str, dtype: np.dtype, n_features: int, owner: str) -> np.ndarray:
-    """``x`` as a (N, n_features) array of ``dtype`` (no copy when it already is one)."""
-    if isinstance(x, (str, bytes)) or x is None:
+def as_input(x, name: str, dtype: np.dtype, n_features: int, owner) -> np.ndarray:
+    """``x`` as a (N, n_features) array of ``dtype`` (no copy when it already is one).
+
+    ``owner`` names the layer or model in the error message: a string, or an
+    object whose ``repr`` is taken only when there is an error to report.
+    """
+    if type(x) is np.ndarray and x.dtype == dtype:  # the training loop's case: nothing to convert
+        if x.ndim == 2 and x.shape[1] == n_features:
+            return x
+    elif isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be an array of numbers, got {_describe(x)}")
     array = np.asarray(x)
     if array.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be an array of real numbers, got dtype {array.dtype}")
     if array.ndim != 2 or array.shape[1] != n_features:
+        owner = owner if isinstance(owner, str) else repr(owner)
         raise ValueError(
             f"{name} must have shape (N, {n_features}) for {owner}, got shape {array.shape}"
         )
@@ -264,7 +272,7 @@ class Linear(Module):
         self._input = None
 
     def forward(self, x, training: bool = False) -> np.ndarray:
-        x = as_input(x, "x", self.dtype, self.in_features, repr(self))
+        x = as_input(x, "x", self.dtype, self.in_features, self)
         output = x @ self.weight.T  # BLAS reads the transposed view in place: no copy of W
         if self.bias is not None:
             output += self.bias
@@ -279,7 +287,7 @@ class Linear(Module):
         if need_parameter_grads:
             np.matmul(grad.T, x, out=self.weight_grad)
             if self.bias is not None:
-                np.sum(grad, axis=0, out=self.bias_grad)
+                np.add.reduce(grad, axis=0, out=self.bias_grad)  # np.sum without its Python wrapper
         # the first layer of a network needs no input gradient during training: skip its matmul
         return grad @ self.weight if need_input_grad else None
 

@@ -57,6 +57,18 @@ ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 DEFAULT_INIT = {"relu": "he", "tanh": "xavier", "sigmoid": "xavier"}
 
 
+class _Owner:
+    """Names a model in an input-shape error, formatted only if the error happens."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model):
+        self.model = model
+
+    def __repr__(self) -> str:
+        return f"{type(self.model).__name__}(n_features={self.model.n_features})"
+
+
 def _seed_for_config(seed):
     """The seed as a JSON value: the integer, or None when a Generator was given (its state is not recorded)."""
     return None if isinstance(seed, np.random.Generator) else int(seed)
@@ -84,7 +96,7 @@ class Model(Module):
 
     def forward(self, X, training: bool = False) -> np.ndarray:
         """Logits of shape (N, n_outputs) for ``X`` of shape (N, n_features) (converted to ``dtype``)."""
-        X = as_input(X, "X", self.dtype, self.n_features, f"{type(self).__name__}(n_features={self.n_features})")
+        X = as_input(X, "X", self.dtype, self.n_features, _Owner(self))
         return self.network.forward(X, training=training)
 
     def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
