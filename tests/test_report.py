@@ -20,7 +20,6 @@ import struct
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")

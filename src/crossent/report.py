@@ -471,11 +471,13 @@ def write_report(
     >>> evaluation = crossent.evaluate(model, X_test, y_test)
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     page = write_report(folder, model=model, history=history, evaluation=evaluation,
-    ...                         config={"data": "digits", "lr": 0.5}, X_test=X_test, y_test=y_test,
-    ...                         image_shape=(8, 8))
+    ...                         config={"data": "digits", "lr": 0.5})
     ...     text = page.read_text(encoding="utf-8")
     >>> page.name, text.count("<img "), "http://" in text or "https://" in text
-    ('index.html', 4, False)
+    ('index.html', 2, False)
+
+    ``X_test=X_test, y_test=y_test, image_shape=(8, 8)`` would add the weight
+    templates and the most confident mistakes.
     """
     folder = _check_directory(directory)
     records = _check_records(history)

@@ -97,10 +97,10 @@ def _softmax_cross_entropy(
 ):
     if (
         weight is None and sample_weight is None and ignore_index is None
-        and type(label_smoothing) in (int, float) and label_smoothing == 0
+        and type(label_smoothing) in (int, float) and 0 <= label_smoothing <= 1
         and type(z_loss) in (int, float) and z_loss == 0
     ):
-        result = _plain_label_rows(logits, target, reduction, axis, compute_grad)
+        result = _plain_label_rows(logits, target, reduction, axis, compute_grad, float(label_smoothing))
         if result is not None:
             return result
     batch = prepare(
@@ -181,12 +181,13 @@ def _row_indices(n_rows: int) -> np.ndarray:
     return rows
 
 
-def _plain_label_rows(logits, target, reduction, axis, compute_grad):
+def _plain_label_rows(logits, target, reduction, axis, compute_grad, smoothing):
     r"""Steps 1, 2 and 4 for (M, C) logits, class labels and every weight 1 -- a training step's case.
 
-    With :math:`d_n = 1`, no smoothing and no z-loss the effective target is
-    :math:`q_n = \mathrm{onehot}(y_n)`, :math:`D = M` and the gradient is
-    :math:`(p_n - \mathrm{onehot}(y_n)) / M`. On a small batch the number of
+    With :math:`d_n = 1` and no z-loss the effective target is
+    :math:`q_n = (1 - \varepsilon)\,\mathrm{onehot}(y_n) + \varepsilon / C`,
+    :math:`\sum_c q_{nc} = 1`, :math:`D = M` and the gradient is
+    :math:`(p_n - q_n) / M`. On a small batch the number of
     NumPy calls, not the arithmetic, sets the cost, so this path skips the
     general path's validation objects and its multiplications by weights that
     are exactly 1, and checks the labels with one minimum and one maximum.
@@ -226,6 +227,11 @@ def _plain_label_rows(logits, target, reduction, axis, compute_grad):
     probs /= (rest + 1)[:, None]
     losses = np.subtract(shift, logits[rows, target])  # +inf where the label's logit is -inf
     losses += log_sum
+    if smoothing > 0:
+        # the general path's terms in its order: (1 - eps) nll + eps / C * sum_c (-log p_c)
+        neg_log_probs = np.subtract(shift[:, None], logits)
+        neg_log_probs += log_sum[:, None]
+        losses = (1 - smoothing) * losses + smoothing / n_classes * np.add.reduce(neg_log_probs, axis=1)
     if reduction == "none":
         value = losses
     else:
@@ -233,7 +239,14 @@ def _plain_label_rows(logits, target, reduction, axis, compute_grad):
         value = logits.dtype.type(total * mean_scale(n_rows) if reduction == "mean" else total)
     if not compute_grad:
         return value, None
-    probs[rows, target] -= 1
+    if smoothing > 0:
+        # sum_c q_c rounded as the general path rounds it: (1 - eps) + (eps / C) * C in the logits' dtype
+        dtype = logits.dtype.type
+        probs *= dtype(1 - smoothing) + dtype(smoothing / n_classes) * dtype(n_classes)
+        probs[rows, target] -= 1 - smoothing
+        probs -= smoothing / n_classes
+    else:
+        probs[rows, target] -= 1
     if reduction == "mean":
         probs *= mean_scale(n_rows)
     return value, probs
