@@ -2,8 +2,8 @@
 
 Run from the repository root (MNIST read from ``../shared/data/mnist``)::
 
-    .venv/bin/python benchmarks/mnist_training.py                # full run, about 6 minutes
-    .venv/bin/python benchmarks/mnist_training.py --quick        # smoke run, about a minute
+    .venv/bin/python benchmarks/mnist_training.py                # full run, 5-10 minutes
+    .venv/bin/python benchmarks/mnist_training.py --quick        # smoke run, 1-2 minutes
     .venv/bin/python benchmarks/mnist_training.py --json out.json --skip-sklearn
 
 Workloads (recipes in ``SOFTMAX`` and ``MLP`` below; each framework trains on
@@ -17,7 +17,8 @@ sequence of shuffled batches, with the same learning-rate at every step):
 
 Peers, each in its own process so that thread pools never compete:
 
-* a PyTorch CPU training loop (``torch.set_num_threads`` to ``--threads``):
+* a PyTorch CPU training loop (``torch.set_num_threads(--threads)``; the
+  NumPy/SciPy workers get ``OPENBLAS_NUM_THREADS=--threads``):
   the rows are permuted once per epoch (``X[perm]``) and each batch is a
   slice; per step ``zero_grad``, forward, ``F.cross_entropy``, ``backward``,
   ``torch.optim.SGD.step``, and the running loss and accuracy (``fit`` keeps
