@@ -19,3 +19,13 @@ def test_ci_runs_the_readme_test_command():
     commands = re.findall(r"```bash\n(.*?)\n```", README.read_text(), flags=re.S)
     test_command = next(c for c in commands if "pytest" in c)
     assert test_command in ci.splitlines()
+
+
+def test_readme_pictures_exist_and_are_regenerated_by_the_documented_script():
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README.read_text())
+    assert images, "the README shows no pictures"
+    script = (README.parent / "docs" / "make-images.sh").read_text()
+    for image in images:
+        path = README.parent / image
+        assert path.is_file() and path.stat().st_size > 1000, image
+        assert f'"$out/{path.name}"' in script, f"{image} is not written by docs/make-images.sh"

@@ -587,7 +587,7 @@ def _toy_model(args):
 def _plot(args) -> int:
     from . import evaluate, fit, load_checkpoint, plots
     from .datasets import Normalizer
-    from .train import History
+    from .train import History, make_optimizer
 
     out = args.out or f"crossent-{args.kind}.{'gif' if args.kind == 'animate' else 'png'}"
     _check_output_path(out, "--out")
@@ -607,7 +607,8 @@ def _plot(args) -> int:
                 progress=False)
             plots.plot_decision_surface(model, X, y, path=out)
         else:
-            animation = plots.animate_training(model, X, y, optimizer="adam", epochs=args.epochs or 3,
+            optimizer = make_optimizer("adam", model.parameters(), lr=0.02)
+            animation = plots.animate_training(model, X, y, optimizer=optimizer, epochs=args.epochs or 3,
                                                batch_size=32, seed=args.seed, path=out)
             print(f"{animation.n_frames} frames, final batch loss {animation.losses[-1]:.4f}")
     else:
