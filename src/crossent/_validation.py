@@ -219,3 +219,16 @@ def broadcast_weight(weight, shape: tuple, name: str, dtype) -> np.ndarray:
         raise ValueError(
             f"{name} of shape {array.shape} cannot be broadcast to shape {tuple(shape)}"
         ) from None
+
+
+def check_out(out, like: np.ndarray, name: str = "out") -> np.ndarray:
+    """``out`` must be a writeable ndarray with ``like``'s shape and dtype (the gradient is written there)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array to write the gradient into, got {_describe(out)}")
+    if out.shape != like.shape:
+        raise ValueError(f"{name} must have the input's shape {like.shape}, got {out.shape}")
+    if out.dtype != like.dtype:
+        raise TypeError(f"{name} must have the input's dtype {like.dtype}, got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only; the gradient is written into it")
+    return out

@@ -23,9 +23,24 @@ def _bind(signature: inspect.Signature, args, kwargs):
     return bound.args, bound.kwargs
 
 
+def _with_out(signature: inspect.Signature, implementation) -> inspect.Signature:
+    """``signature`` plus a keyword ``out=None`` when ``implementation`` can write its gradient there."""
+    if "out" not in inspect.signature(implementation).parameters:
+        return signature
+    out = inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None)
+    return signature.replace(parameters=[*signature.parameters.values(), out])
+
+
+_OUT_DOC = (
+    "``out`` (optional): an array of the input's shape and dtype that receives the\n"
+    "gradient (and is returned); it may be the input itself, which the gradient\n"
+    "then overwrites without any other allocation of its size.\n"
+)
+
+
 def grad_function(value_function, implementation):
     """Return ``L_grad``: dL/d(first argument), same options as ``value_function``."""
-    signature = inspect.signature(value_function)
+    signature = _with_out(inspect.signature(value_function), implementation)
     name = value_function.__name__
 
     def grad(*args, **kwargs):
@@ -43,12 +58,14 @@ def grad_function(value_function, implementation):
         f"once; for ``reduction=\"none\"`` this is the gradient of the sum of the\n"
         f"per-element losses. See :func:`{name}` for the formula.\n"
     )
+    if "out" in signature.parameters:
+        grad.__doc__ += "\n" + _OUT_DOC
     return grad
 
 
 def value_and_grad_function(value_function, implementation):
     """Return ``L_value_and_grad``: ``(value, gradient)`` computed in one pass."""
-    signature = inspect.signature(value_function)
+    signature = _with_out(inspect.signature(value_function), implementation)
     name = value_function.__name__
 
     def value_and_grad(*args, **kwargs):
@@ -62,6 +79,8 @@ def value_and_grad_function(value_function, implementation):
         f"``({name}(...), {name}_grad(...))`` computed together in one pass.\n\n"
         f"Takes exactly the arguments of :func:`{name}`.\n"
     )
+    if "out" in signature.parameters:
+        value_and_grad.__doc__ += "\n" + _OUT_DOC
     return value_and_grad
 
 
@@ -107,7 +126,9 @@ class Loss:
         if batch_arguments:  # inspecting the signature costs more than a small batch's loss: only when needed
             parameters = inspect.signature(type(self).function).parameters
             for name in batch_arguments:
-                if name not in parameters:
+                if name not in parameters and not (
+                    name == "out" and compute_grad and "out" in inspect.signature(type(self).implementation).parameters
+                ):
                     raise TypeError(f"{type(self).__name__} does not take {name!r}")
         return type(self).implementation(
             input, target, **self.options, **batch_arguments, compute_grad=compute_grad
@@ -122,7 +143,11 @@ class Loss:
         return self._call(input, target, batch_arguments, compute_grad=True)[1]
 
     def value_and_grad(self, input, target, **batch_arguments):
-        """``(value, dL/d(input))`` computed in one pass."""
+        """``(value, dL/d(input))`` computed in one pass.
+
+        Losses whose gradient function takes ``out=`` accept it here too (e.g.
+        ``out=logits`` to overwrite the logits with their gradient).
+        """
         return self._call(input, target, batch_arguments, compute_grad=True)
 
     @property

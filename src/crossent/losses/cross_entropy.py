@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from .._reduction import gradient_scale, mean_scale, reduce
 from .._validation import (
     as_float_array,
     broadcast_weight,
+    check_out,
     check_finite_nonnegative,
     check_finite_scalar,
     check_scalar,
@@ -94,13 +96,16 @@ def _softmax_cross_entropy(
     reduction="mean",
     axis=-1,
     compute_grad,
+    out=None,
 ):
+    if out is not None:
+        out = check_out(out, as_float_array(logits, "logits"))
     if (
         weight is None and sample_weight is None and ignore_index is None
         and type(label_smoothing) in (int, float) and 0 <= label_smoothing <= 1
         and type(z_loss) in (int, float) and z_loss == 0
     ):
-        result = _plain_label_rows(logits, target, reduction, axis, compute_grad, float(label_smoothing))
+        result = _plain_label_rows(logits, target, reduction, axis, compute_grad, float(label_smoothing), out)
         if result is not None:
             return result
     batch = prepare(
@@ -113,36 +118,39 @@ def _softmax_cross_entropy(
     scores, n_classes, dtype = batch.scores, batch.n_classes, batch.dtype
     row_weight = batch.row_weight()  # sample_weight, 0 on ignored rows
 
+    if batch.labels is not None:
+        # q = (1 - eps) * d_n * onehot(y_n) + (eps / C) * s_n * w_n,  d_n = s_n * w[n, y_n]; the fused
+        # kernel (crossent.kernels) computes every row's loss and writes (sum_c q + 2 lambda d lse) p - q
+        # scaled by 1/D, so D comes first: it needs only the labels and the weights
+        denominator = float(np.sum(row_weight * _gather_label_weight(class_weight, batch), dtype=np.float64))
+        if class_weight is None:
+            kernel_weight = np.empty((1, 0), dtype)
+        else:
+            kernel_weight = class_weight.reshape(-1, n_classes)  # (1, C) shared or (M, C) per row
+        rows = np.ascontiguousarray(scores)
+        losses, grad = kernels.softmax_cross_entropy_label_rows(
+            rows, batch.labels, row_weight, np.ascontiguousarray(kernel_weight),
+            smoothing, z_scale, gradient_scale(batch.reduction, denominator),
+            out=_rows_out(out, rows, batch.axis), compute_grad=compute_grad,
+        )
+        value = reduce(batch.restore_rows(losses), batch.reduction, denominator, dtype)
+        return value, None if grad is None else _deliver(batch.restore_grad(grad), out)
+
     # Step 1: softmax and log-sum-exp of every row (max-shifted, -inf safe).
     probs, shift, log_sum = row_softmax_terms(scores)
     lse = shift + log_sum
     finite_lse = np.where(np.isneginf(lse), 0, lse).astype(dtype, copy=False)
 
-    # Step 2: the effective target q and the denominator weights d.
-    if batch.labels is not None:
-        # q = (1 - eps) * d_n * onehot(y_n) + (eps / C) * s_n * w_n,  d_n = s_n * w[n, y_n]
-        denominator_weight = row_weight * _gather_label_weight(class_weight, batch)
-        nll = label_negative_log_likelihood(scores, batch.labels, shift, log_sum)
-        losses = (1 - smoothing) * times(denominator_weight, nll)
-        target_mass = (1 - smoothing) * denominator_weight
-        smooth_weight = None
-        if smoothing > 0:
-            neg_log_probs = negative_log_probabilities(scores, shift, log_sum)
-            smooth_weight = row_weight[:, None] * (1 if class_weight is None else class_weight)
-            smooth_weight = np.broadcast_to(smooth_weight, scores.shape)
-            losses = losses + smoothing / n_classes * weighted_sum(smooth_weight, neg_log_probs)
-            target_mass = target_mass + smoothing / n_classes * smooth_weight.sum(axis=1)
-    else:
-        # q = s_n * w_n * ((1 - eps) * y_n + eps / C); the mean divides by sum(s_n)
-        denominator_weight = row_weight
-        smoothed = batch.probabilities
-        if smoothing > 0:
-            smoothed = (1 - smoothing) * smoothed + smoothing / n_classes
-        effective = row_weight[:, None] * smoothed
-        if class_weight is not None:
-            effective = effective * class_weight
-        losses = weighted_sum(effective, negative_log_probabilities(scores, shift, log_sum))
-        target_mass = effective.sum(axis=1)
+    # Step 2: probability targets: q = s_n * w_n * ((1 - eps) * y_n + eps / C); the mean divides by sum(s_n)
+    denominator_weight = row_weight
+    smoothed = batch.probabilities
+    if smoothing > 0:
+        smoothed = (1 - smoothing) * smoothed + smoothing / n_classes
+    effective = row_weight[:, None] * smoothed
+    if class_weight is not None:
+        effective = effective * class_weight
+    losses = weighted_sum(effective, negative_log_probabilities(scores, shift, log_sum))
+    target_mass = effective.sum(axis=1)
 
     # Step 3: the z-loss term lambda * d_n * lse_n^2 (PaLM), weighted like the row.
     if z_scale > 0:
@@ -157,14 +165,34 @@ def _softmax_cross_entropy(
     coefficient = target_mass + 2 * z_scale * denominator_weight * finite_lse
     grad = probs
     grad *= coefficient[:, None]
-    if batch.labels is not None:
-        grad[np.arange(batch.n_rows), batch.labels] -= (1 - smoothing) * denominator_weight
-        if smooth_weight is not None:
-            grad -= smoothing / n_classes * smooth_weight
-    else:
-        grad -= effective
+    grad -= effective
     grad *= gradient_scale(batch.reduction, denominator)
-    return value, batch.restore_grad(grad)
+    return value, _deliver(batch.restore_grad(grad), out)
+
+
+def _rows_out(out, rows: np.ndarray, axis: int):
+    """Where the kernel may write the (M, C) gradient directly: ``rows`` itself for in-place, else a view of ``out``.
+
+    Only when the class axis is last and ``out`` is C-contiguous is ``out`` the
+    rows layout; otherwise (None) the gradient goes to new memory and
+    :func:`_deliver` copies it over. An ``out`` that shares memory with the
+    logits in any other way is also handled by that copy.
+    """
+    if out is None or axis != out.ndim - 1 or not out.flags.c_contiguous:
+        return None
+    view = out.reshape(rows.shape)
+    if view.__array_interface__["data"][0] == rows.__array_interface__["data"][0]:
+        return rows  # the same memory, same layout: the in-place kernel
+    return None if np.shares_memory(view, rows) else view
+
+
+def _deliver(grad: np.ndarray, out):
+    """The gradient in ``out`` when one was given (copied unless it is already there)."""
+    if out is None or grad is out:
+        return grad
+    if not np.shares_memory(grad, out) or grad.__array_interface__ != out.__array_interface__:
+        np.copyto(out, grad)
+    return out
 
 
 _ROW_INDICES: dict = {}  # n_rows -> read-only arange(n_rows): a training loop asks for the same few sizes
@@ -181,7 +209,7 @@ def _row_indices(n_rows: int) -> np.ndarray:
     return rows
 
 
-def _plain_label_rows(logits, target, reduction, axis, compute_grad, smoothing):
+def _plain_label_rows(logits, target, reduction, axis, compute_grad, smoothing, out=None):
     r"""Steps 1, 2 and 4 for (M, C) logits, class labels and every weight 1 -- a training step's case.
 
     With :math:`d_n = 1` and no z-loss the effective target is
@@ -191,9 +219,10 @@ def _plain_label_rows(logits, target, reduction, axis, compute_grad, smoothing):
     NumPy calls, not the arithmetic, sets the cost, so this path skips the
     general path's validation objects and its multiplications by weights that
     are exactly 1, and checks the labels with one minimum and one maximum.
-    Every row goes through the general path's own operations (shift by the
-    row maximum, ``log1p`` of the sum without the maximum's term), so value and
-    gradient are the same bit for bit.
+    With the ``numba`` backend the fused kernel does the rest; with ``numpy``
+    every row goes through the twin's own operations (shift by the row
+    maximum, ``log1p`` of the sum without the maximum's term), so value and
+    gradient are the general path's bit for bit.
 
     Returns None, and the caller takes the general path (which validates, and
     raises or handles the special rows), for anything else: another layout or
@@ -213,6 +242,20 @@ def _plain_label_rows(logits, target, reduction, axis, compute_grad, smoothing):
         return None
     if target.min() < 0 or target.max() >= n_classes:  # compared in the labels' own dtype
         return None
+    if kernels.backend() == "numba":
+        dtype = logits.dtype
+        rows = np.ascontiguousarray(logits)
+        losses, grad = kernels.softmax_cross_entropy_label_rows(
+            rows, target, np.empty(0, dtype), np.empty((1, 0), dtype), smoothing, 0.0,
+            mean_scale(n_rows) if reduction == "mean" else 1.0, out=_rows_out(out, rows, 1),
+            compute_grad=compute_grad,
+        )
+        if grad is not None:
+            grad = _deliver(grad, out)
+        if reduction == "none":
+            return losses.astype(dtype), grad
+        total = np.add.reduce(losses)
+        return dtype.type(total * mean_scale(n_rows) if reduction == "mean" else total), grad
     rows = _row_indices(n_rows)
     top = logits.argmax(axis=1)
     shift = logits[rows, top]
@@ -249,7 +292,7 @@ def _plain_label_rows(logits, target, reduction, axis, compute_grad, smoothing):
         probs[rows, target] -= 1
     if reduction == "mean":
         probs *= mean_scale(n_rows)
-    return value, probs
+    return value, _deliver(probs, out)
 
 
 def softmax_cross_entropy(

@@ -1,0 +1,106 @@
+"""Fused loss-and-gradient kernels: compiled (Numba) by default, NumPy twins on request.
+
+The public loss functions validate their arguments and call the dispatchers
+here with C-contiguous (M, C) rows. Two backends compute the same thing:
+
+``"numba"`` (default)
+    :mod:`crossent.kernels._numba`: one pass per row, rows split between
+    threads, float32 stays float32. Compiled on first use and cached on disk
+    (``__pycache__`` beside the source, or Numba's per-user cache directory
+    when that is read-only; ``NUMBA_CACHE_DIR`` overrides both), so only the
+    very first call of a kernel in a fresh install pays for compilation.
+``"numpy"``
+    :mod:`crossent.kernels._numpy`: whole-array NumPy, the readable specification.
+
+Choose with the ``CROSSENT_BACKEND`` environment variable (read at import) or,
+for a block of code, :func:`use_backend`. The number of threads is Numba's
+(``NUMBA_NUM_THREADS``, or :func:`numba.set_num_threads`); it changes only the
+speed, never a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+
+__all__ = ["BACKENDS", "backend", "use_backend", "softmax_cross_entropy_label_rows"]
+
+BACKENDS = ("numba", "numpy")
+
+
+def _check_backend(name, source: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"{source} must be one of {', '.join(BACKENDS)}, got {name!r}")
+    return name
+
+
+_backend = _check_backend(os.environ.get("CROSSENT_BACKEND", "numba").strip().lower(), "CROSSENT_BACKEND")
+
+
+def backend() -> str:
+    """The backend the loss functions use now: ``"numba"`` or ``"numpy"``."""
+    return _backend
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Run a block with another backend, e.g. to compare the two::
+
+        with crossent.kernels.use_backend("numpy"):
+            reference = crossent.softmax_cross_entropy_grad(logits, labels)
+    """
+    global _backend
+    previous, _backend = _backend, _check_backend(name, "backend")
+    try:
+        yield
+    finally:
+        _backend = previous
+
+
+def softmax_cross_entropy_label_rows(
+    logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, out=None, compute_grad=True
+):
+    """Per-row losses (float64) and the scaled gradient; see :mod:`crossent.kernels._numpy` for the math.
+
+    ``out`` (optional) receives the gradient and may be ``logits`` itself.
+    With ``compute_grad=False`` the gradient is written to scratch memory and
+    ``None`` is returned in its place.
+    """
+    from . import _numpy
+
+    if _backend == "numpy" or logits.dtype not in (np.float32, np.float64):
+        losses, grad = _numpy.softmax_cross_entropy_label_rows(
+            logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, out
+        )
+        return losses, grad if compute_grad else None
+
+    from . import _numba
+
+    n_rows = logits.shape[0]
+    losses = np.empty(n_rows, np.float64)
+    row_ok = np.empty(n_rows, np.bool_)
+    arguments = (
+        np.ascontiguousarray(labels, dtype=np.intp),
+        sample_weight,
+        class_weight,
+        float(smoothing),
+        float(z_loss),
+        float(scale),
+    )
+    if out is logits:
+        _numba.softmax_cross_entropy_label_rows_inplace(logits, *arguments, losses, row_ok)
+        grad = logits
+    else:
+        grad = np.empty_like(logits) if out is None else out
+        _numba.softmax_cross_entropy_label_rows(logits, *arguments, grad, losses, row_ok)
+    if not row_ok.all():
+        # rows with a NaN, a +inf or no finite logit at all were left untouched: the twin says what they give
+        bad = np.flatnonzero(~row_ok)
+        bad_weights = class_weight[bad] if class_weight.shape[0] > 1 else class_weight
+        bad_sample = sample_weight[bad] if sample_weight.shape[0] else sample_weight
+        losses[bad], grad[bad] = _numpy.softmax_cross_entropy_label_rows(
+            logits[bad], labels[bad], bad_sample, bad_weights, smoothing, z_loss, scale, None
+        )
+    return losses, grad if compute_grad else None

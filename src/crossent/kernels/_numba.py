@@ -1,0 +1,277 @@
+r"""Compiled (Numba) fused kernels; each has a NumPy twin in :mod:`crossent.kernels._numpy`.
+
+Kernels do no validation: the public functions validate once and hand them
+C-contiguous (M, C) rows of float32 or float64 and ready-made weights. Each
+kernel reads a row of logits, computes everything it needs while the row sits
+in the core's L2 cache, and writes the gradient row once (optionally over the
+logits themselves). Rows are split between threads (``numba.prange``); the
+result of a row does not depend on the thread that computed it, so the thread
+count changes nothing but speed.
+
+Why a hand-written exponential
+------------------------------
+Numba from PyPI runs on an LLVM without a vector math library: ``math.exp``
+in a loop compiles to one scalar libm call per element, several times slower
+than NumPy's SIMD ``np.exp``. :func:`exp_nonpositive` is the classic
+construction the compiler can vectorise (AVX2: 8 float32 lanes):
+
+1. :math:`x = n \ln 2 + r` with :math:`n = \mathrm{round}(x / \ln 2)`,
+   :math:`|r| \le \ln 2 / 2`, ``r`` computed in two steps (Cody-Waite: the
+   high part of :math:`\ln 2` has trailing zero bits, so :math:`n \cdot` high is
+   exact);
+2. :math:`e^r` by a polynomial (float32: Cephes' degree-5 minimax fit of
+   :math:`(e^r - 1 - r) / r^2`; float64: the Taylor polynomial of degree 13);
+3. :math:`2^n` assembled from exponent bits, in two factors
+   :math:`2^{\lfloor n/2 \rfloor} 2^{n - \lfloor n/2 \rfloor}` so that results
+   in the subnormal range round as the hardware rounds them instead of being
+   flushed to zero.
+
+Against the exact exponential (computed in long double) both are within
+1.5 ulp over their whole range, ``[-104, 0]`` and ``[-746, 0]``
+(``tests/test_kernels.py`` checks it). Arguments are the shifted logits
+``z - max(z) <= 0``; below the underflow threshold (and for ``-inf``) the
+result is exactly 0.
+
+Rows whose maximum is not finite (a NaN anywhere, a ``+inf``, or every logit
+``-inf``) are not computed: the kernel marks them and the caller hands the
+whole call to the NumPy twin, which defines what those rows give.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic, overload
+
+_CACHE = True  # compiled machine code is cached on disk (see crossent.kernels for where)
+# the one fast-math liberty the kernels take: a * b + c may become one fused multiply-add (rounded
+# once, so never less accurate). Reassociation is allowed only inside the sum helpers below: in
+# exp_nonpositive it could undo the rounding trick and the two-step reduction.
+_CONTRACT = {"contract"}
+
+
+# -- building blocks ---------------------------------------------------------------------------
+
+
+@intrinsic
+def _nan_propagating_maximum(typingctx, a, b):
+    """``llvm.maximum``: the larger of ``a`` and ``b``, NaN if either is NaN; vectorises as a reduction."""
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value_type = context.get_value_type(signature.return_type)
+        function = builder.module.declare_intrinsic(
+            "llvm.maximum", [value_type], ir.FunctionType(value_type, [value_type, value_type])
+        )
+        return builder.call(function, args)
+
+    return a(a, b), codegen
+
+
+def exp_nonpositive(x):  # pragma: no cover - replaced by the typed implementations below
+    """``exp(x)`` for ``x <= 0`` (including ``-inf``), vectorisable; see the module docstring."""
+    raise NotImplementedError
+
+
+@overload(exp_nonpositive, inline="always")
+def _exp_nonpositive_typed(x):
+    if x == types.float32:
+        return _exp_float32
+    if x == types.float64:
+        return _exp_float64
+    return None
+
+
+def _exp_float32(x):
+    underflow = np.float32(-103.97)  # below: exp(x) < half the smallest subnormal float32
+    clamped = x if x > underflow else underflow  # keeps -inf out of the arithmetic
+    # 1. n = round(x / ln 2) (adding 1.5 * 2**23 rounds to an integer), r = x - n ln 2 in two steps
+    n = (clamped * np.float32(1.4426950408889634) + np.float32(12582912.0)) - np.float32(12582912.0)
+    r = clamped - n * np.float32(0.693359375)  # 8 significant bits: n * 0.693359375 is exact
+    r = r - n * np.float32(-2.12194440e-4)
+    # 2. e^r = 1 + r + r^2 P(r), P the degree-5 minimax fit of Cephes' expf (within 1 ulp)
+    poly = np.float32(1.9875691500e-4)
+    poly = poly * r + np.float32(1.3981999507e-3)
+    poly = poly * r + np.float32(8.3334519073e-3)
+    poly = poly * r + np.float32(4.1665795894e-2)
+    poly = poly * r + np.float32(1.6666665459e-1)
+    poly = poly * r + np.float32(5.0000001201e-1)
+    poly = poly * (r * r) + r + np.float32(1.0)
+    # 3. times 2^n as two exponent-bit factors, each a normal number even when the product is subnormal
+    exponent = np.int32(n)
+    half = exponent >> 1
+    first = np.int32((half + 127) << 23).view(np.float32)
+    second = np.int32((exponent - half + 127) << 23).view(np.float32)
+    result = poly * first * second
+    return result if x > underflow else np.float32(0.0)
+
+
+_TAYLOR_FLOAT64 = tuple(
+    np.float64(1.0 / factorial)
+    for factorial in (6227020800, 479001600, 39916800, 3628800, 362880, 40320, 5040, 720, 120, 24, 6, 2, 1, 1)
+)
+
+
+def _exp_float64(x):
+    underflow = np.float64(-745.14)  # below: exp(x) < half the smallest subnormal float64
+    clamped = x if x > underflow else underflow
+    n = (clamped * np.float64(1.4426950408889634) + np.float64(6755399441055744.0)) - np.float64(6755399441055744.0)
+    r = clamped - n * np.float64(6.93147180369123816490e-01)  # fdlibm's split of ln 2
+    r = r - n * np.float64(1.90821492927058770002e-10)
+    # e^r by its Taylor polynomial of degree 13: truncation error < 1e-17 relative for |r| <= ln2 / 2
+    poly = _TAYLOR_FLOAT64[0]
+    for k in range(1, 14):
+        poly = poly * r + _TAYLOR_FLOAT64[k]
+    exponent = np.int64(n)
+    half = exponent >> 1
+    first = np.int64((half + 1023) << 52).view(np.float64)
+    second = np.int64((exponent - half + 1023) << 52).view(np.float64)
+    result = poly * first * second
+    return result if x > underflow else np.float64(0.0)
+
+
+@njit(inline="always")
+def _row_maximum(row):
+    maximum = row[0]
+    for c in range(1, row.shape[0]):
+        maximum = _nan_propagating_maximum(maximum, row[c])
+    return maximum
+
+
+@njit(inline="always")
+def _first_position(row, value):
+    for c in range(row.shape[0]):
+        if row[c] == value:
+            return c
+    return 0
+
+
+@njit(fastmath={"reassoc", "nsz"})
+def _row_sum64(row):
+    # reassociation lets the compiler keep several partial sums in vector lanes; the
+    # accumulation is in float64 whatever the row's dtype
+    total = 0.0
+    for c in range(row.shape[0]):
+        total += np.float64(row[c])
+    return total
+
+
+@njit(inline="always")
+def _exponentiate_row(row, out, shift):
+    for c in range(row.shape[0]):
+        out[c] = exp_nonpositive(row[c] - shift)
+
+
+@njit(fastmath={"reassoc", "nsz"})
+def _weighted_gap_sum(row, weight, shift):
+    """``sum_c w_c (shift - z_c)`` in float64, a zero weight contributing 0 even where ``z_c = -inf``."""
+    total = 0.0
+    for c in range(row.shape[0]):
+        term = np.float64(weight[c]) * (np.float64(shift) - np.float64(row[c]))
+        total += term if weight[c] != 0 else 0.0
+    return total
+
+
+@njit(fastmath={"reassoc", "nsz"})
+def _gap_sum(row, shift):
+    total = 0.0
+    for c in range(row.shape[0]):
+        total += np.float64(shift) - np.float64(row[c])
+    return total
+
+
+# -- softmax cross-entropy with class labels ---------------------------------------------------
+
+
+@njit(inline="always")
+def _label_row(row, out, label, sample, class_weight, use_class_weight, smoothing, z_loss, scale):
+    """One row of :func:`softmax_cross_entropy_label_rows`; returns (loss, ok). ``out`` may be ``row``."""
+    n_classes = row.shape[0]
+    shift = _row_maximum(row)
+    if not (shift > -np.inf and shift < np.inf):  # NaN, +inf, or a row without mass
+        return 0.0, False
+    top = _first_position(row, shift)
+    label_weight = np.float64(class_weight[label]) if use_class_weight else 1.0
+    weight = np.float64(sample) * label_weight  # d_n, the row's share of the mean's denominator
+    label_gap = np.float64(shift) - np.float64(row[label])  # +inf where z_y = -inf
+    smooth_gap = 0.0  # sum_c w_c (shift - z_c), read before `out` may overwrite the row
+    weight_total = np.float64(n_classes)
+    if smoothing > 0.0:
+        if use_class_weight:
+            smooth_gap = _weighted_gap_sum(row, class_weight, shift)
+            weight_total = _row_sum64(class_weight)
+        else:
+            smooth_gap = _gap_sum(row, shift)
+
+    # exp(z - max); the maximum's own term (exactly 1) is left out of the sum and added
+    # through log1p, which keeps -log p of a dominant class accurate (see row_softmax_terms)
+    _exponentiate_row(row, out, shift)
+    out[top] = 0.0
+    rest = _row_sum64(out)
+    log_sum = np.log1p(rest)
+    log_sum_exp = np.float64(shift) + log_sum
+
+    loss = 0.0
+    if weight != 0.0:
+        loss = (1.0 - smoothing) * weight * (label_gap + log_sum)
+    target_mass = (1.0 - smoothing) * weight
+    smooth_coefficient = smoothing / n_classes * np.float64(sample)
+    if smoothing > 0.0:
+        if smooth_coefficient != 0.0:
+            loss += smooth_coefficient * (smooth_gap + weight_total * log_sum)
+        target_mass += smooth_coefficient * weight_total
+    if z_loss > 0.0:
+        loss += z_loss * weight * log_sum_exp * log_sum_exp
+
+    # dL/dz = (sum_c q_c + 2 lambda d lse) p - q, all times `scale` (1/D for the mean)
+    coefficient = (target_mass + 2.0 * z_loss * weight * log_sum_exp) * scale
+    probability_scale = out.dtype.type(coefficient / (1.0 + rest))
+    smooth_step = out.dtype.type(smooth_coefficient * scale)
+    out[top] = 1.0
+    if smoothing > 0.0 and use_class_weight:
+        for c in range(n_classes):
+            out[c] = out[c] * probability_scale - smooth_step * class_weight[c]
+    elif smoothing > 0.0:
+        for c in range(n_classes):
+            out[c] = out[c] * probability_scale - smooth_step
+    else:
+        for c in range(n_classes):
+            out[c] = out[c] * probability_scale
+    out[label] -= out.dtype.type((1.0 - smoothing) * weight * scale)
+    return loss, True
+
+
+@njit(inline="always")
+def _label_rows(logits, out, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok):
+    use_class_weight = class_weight.shape[1] > 0  # absent: shape (1, 0)
+    weight_per_row = class_weight.shape[0] > 1
+    use_sample_weight = sample_weight.shape[0] > 0
+    for i in prange(logits.shape[0]):
+        sample = sample_weight[i] if use_sample_weight else 1.0
+        weights = class_weight[i] if weight_per_row else class_weight[0]
+        losses[i], row_ok[i] = _label_row(
+            logits[i], out[i], labels[i], sample, weights, use_class_weight, smoothing, z_loss, scale
+        )
+
+
+@njit(parallel=True, cache=_CACHE, fastmath=_CONTRACT)
+def softmax_cross_entropy_label_rows(
+    logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, out, losses, row_ok
+):
+    """Loss and gradient of every row; see :func:`crossent.kernels._numpy.softmax_cross_entropy_label_rows`."""
+    _label_rows(logits, out, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok)
+
+
+@njit(parallel=True, cache=_CACHE, fastmath=_CONTRACT)
+def softmax_cross_entropy_label_rows_inplace(
+    logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok
+):
+    """:func:`softmax_cross_entropy_label_rows` writing the gradient over ``logits``.
+
+    A separate entry point so that the compiler sees one array where the
+    general kernel would have to assume two that may overlap (which stops it
+    from vectorising).
+    """
+    _label_rows(logits, logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok)

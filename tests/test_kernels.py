@@ -1,0 +1,238 @@
+"""The compiled kernels agree with their NumPy twins, whatever the options, shapes, threads or layout."""
+
+import numba
+import numpy as np
+import pytest
+from numba import njit
+
+import crossent
+from crossent import kernels
+from crossent.kernels import _numba, _numpy
+
+DTYPES = [np.float32, np.float64]
+# float32: the kernel sums in float64 and the twin in float32 (pairwise), so they differ by a few ulps
+TOLERANCE = {np.float32: dict(rtol=2e-5, atol=2e-7), np.float64: dict(rtol=1e-12, atol=1e-15)}
+
+
+@njit
+def _exp_array(values, out):
+    for i in range(values.shape[0]):
+        out[i] = _numba.exp_nonpositive(values[i])
+
+
+@pytest.mark.parametrize("dtype, low", [(np.float32, -110.0), (np.float64, -750.0)])
+def test_exp_nonpositive_is_within_one_and_a_half_ulp_of_the_exact_exponential(dtype, low):
+    values = np.concatenate([np.linspace(low, 0, 200_001), -np.geomspace(1e-30, 1, 1000), [0.0, -0.0]])
+    values = values.astype(dtype)
+    result = np.empty_like(values)
+    _exp_array(values, result)
+    exact = np.exp(values.astype(np.longdouble))
+    normal = exact >= np.finfo(dtype).tiny
+    ulps = np.abs(result[normal] - exact[normal]) / np.spacing(exact[normal].astype(dtype))
+    assert ulps.max() <= 1.5
+    # subnormal results round to within one subnormal step, and exp(0) is exactly 1
+    assert np.abs(result[~normal] - exact[~normal]).max() <= np.finfo(dtype).smallest_subnormal
+    assert result[-1] == 1 and result[-2] == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp_nonpositive_of_minus_infinity_and_far_below_underflow_is_exactly_zero(dtype):
+    values = np.array([-np.inf, -1e30, -2000.0, -746.0 if dtype == np.float64 else -104.0], dtype)
+    result = np.full_like(values, 7)
+    _exp_array(values, result)
+    assert np.all(result == 0)
+
+
+def _problem(rng, dtype, n_rows, n_classes, *, class_weight=None, sample_weight=False, scale=1.0):
+    logits = (rng.standard_normal((n_rows, n_classes)) * 4).astype(dtype)
+    labels = rng.integers(0, n_classes, n_rows).astype(np.intp)
+    if class_weight == "shared":
+        weights = rng.uniform(0.1, 3, (1, n_classes)).astype(dtype)
+    elif class_weight == "per_row":
+        weights = rng.uniform(0, 3, (n_rows, n_classes)).astype(dtype)
+    else:
+        weights = np.empty((1, 0), dtype)
+    samples = rng.uniform(0, 2, n_rows).astype(dtype) if sample_weight else np.empty(0, dtype)
+    if sample_weight and n_rows > 2:
+        samples[::3] = 0  # what ignore_index turns into
+    return logits, labels, samples, weights
+
+
+def _both(logits, labels, samples, weights, smoothing, z_loss, scale):
+    expected = _numpy.softmax_cross_entropy_label_rows(
+        logits, labels, samples, weights, smoothing, z_loss, scale, None
+    )
+    with kernels.use_backend("numba"):
+        actual = kernels.softmax_cross_entropy_label_rows(
+            logits, labels, samples, weights, smoothing, z_loss, scale
+        )
+    return expected, actual
+
+
+def _assert_close(actual, expected, dtype):
+    losses, grad = actual
+    expected_losses, expected_grad = expected
+    tolerance = TOLERANCE[dtype]
+    np.testing.assert_allclose(losses, expected_losses, rtol=tolerance["rtol"] * 10, atol=0)
+    assert grad.dtype == dtype
+    scale = max(1.0, float(np.abs(expected_grad).max()))
+    np.testing.assert_allclose(grad, expected_grad, rtol=tolerance["rtol"], atol=tolerance["atol"] * scale)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("class_weight", [None, "shared", "per_row"])
+@pytest.mark.parametrize("sample_weight", [False, True])
+@pytest.mark.parametrize("smoothing, z_loss", [(0.0, 0.0), (0.1, 0.0), (0.0, 1e-3), (0.3, 0.05), (1.0, 0.0)])
+def test_label_kernel_equals_its_numpy_twin_for_every_option(dtype, class_weight, sample_weight, smoothing, z_loss):
+    rng = np.random.default_rng(7)
+    problem = _problem(rng, dtype, 37, 13, class_weight=class_weight, sample_weight=sample_weight)
+    expected, actual = _both(*problem, smoothing, z_loss, 1 / 37)
+    _assert_close(actual, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_rows, n_classes", [(1, 1), (1, 2), (5, 1), (4, 2), (1, 1000), (3, 4099), (700, 3)])
+def test_label_kernel_on_odd_shapes(dtype, n_rows, n_classes):
+    rng = np.random.default_rng(n_rows * 31 + n_classes)
+    problem = _problem(rng, dtype, n_rows, n_classes, class_weight="shared", sample_weight=True)
+    expected, actual = _both(*problem, 0.2, 1e-2, 0.5)
+    _assert_close(actual, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_label_kernel_hands_rows_without_a_finite_maximum_to_the_twin(dtype):
+    rng = np.random.default_rng(3)
+    logits, labels, samples, weights = _problem(rng, dtype, 8, 5)
+    logits[1, 2] = np.nan
+    logits[3, 0] = np.inf
+    logits[5] = -np.inf
+    logits[6, [0, 2]] = -np.inf  # a masked class: an ordinary row for the kernel
+    labels[6] = 1
+    with np.errstate(invalid="ignore"):  # inf - inf in the +inf row, as NumPy itself warns
+        expected, actual = _both(logits, labels, samples, weights, 0.0, 0.0, 1.0)
+    np.testing.assert_array_equal(np.isnan(actual[1]), np.isnan(expected[1]))
+    np.testing.assert_array_equal(np.isnan(actual[0]), np.isnan(expected[0]))
+    finite = np.isfinite(expected[0])
+    np.testing.assert_allclose(actual[0][finite], expected[0][finite], rtol=1e-5)
+    assert actual[1][6, 0] == 0 and actual[1][6, 2] == 0  # p = 0 exactly on the masked classes
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_label_kernel_target_on_a_masked_class_gives_infinite_loss_and_finite_gradient(dtype):
+    logits = np.array([[0.0, -np.inf, 1.0]], dtype)
+    expected, actual = _both(logits, np.array([1]), np.empty(0, dtype), np.empty((1, 0), dtype), 0.0, 0.0, 1.0)
+    assert actual[0][0] == np.inf == expected[0][0]
+    _assert_close((np.zeros(1), actual[1]), (np.zeros(1), expected[1]), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("options", [dict(), dict(class_weight="per_row", sample_weight=True)])
+def test_in_place_gradient_overwrites_every_logit_and_equals_the_out_of_place_result(dtype, options):
+    rng = np.random.default_rng(11)
+    logits, labels, samples, weights = _problem(rng, dtype, 29, 17, **options)
+    logits[4] = np.nan  # a row the twin finishes: it must be overwritten too
+    expected_losses, expected_grad = kernels.softmax_cross_entropy_label_rows(
+        logits, labels, samples, weights, 0.1, 1e-3, 0.25
+    )
+    buffer = logits.copy()
+    losses, grad = kernels.softmax_cross_entropy_label_rows(
+        buffer, labels, samples, weights, 0.1, 1e-3, 0.25, out=buffer
+    )
+    assert grad is buffer
+    np.testing.assert_array_equal(losses, expected_losses)
+    np.testing.assert_array_equal(grad, expected_grad)
+
+
+def test_thread_count_changes_no_bit_of_the_result():
+    rng = np.random.default_rng(5)
+    problem = _problem(rng, np.float32, 257, 1031, class_weight="shared", sample_weight=True)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = kernels.softmax_cross_entropy_label_rows(*problem, 0.1, 1e-3, 1 / 257)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = kernels.softmax_cross_entropy_label_rows(*problem, 0.1, 1e-3, 1 / 257)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(one[0], many[0])
+    np.testing.assert_array_equal(one[1], many[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "layout", ["contiguous", "fortran", "strided", "class_axis_1"]
+)
+def test_public_function_agrees_across_backends_for_every_layout(dtype, layout):
+    rng = np.random.default_rng(13)
+    if layout == "class_axis_1":
+        logits = rng.standard_normal((3, 7, 4, 5)).astype(dtype)
+        target = rng.integers(0, 7, (3, 4, 5))
+        target[0, 0, 0] = -100
+        axis = 1
+    else:
+        logits = rng.standard_normal((40, 9)).astype(dtype)
+        if layout == "fortran":
+            logits = np.asfortranarray(logits)
+        elif layout == "strided":
+            logits = rng.standard_normal((80, 18)).astype(dtype)[::2, ::2]
+        target = rng.integers(0, 9, 40)
+        target[3] = -100
+        axis = -1
+    options = dict(
+        weight=rng.uniform(0.5, 2, logits.shape[axis]), ignore_index=-100, label_smoothing=0.1, z_loss=1e-3, axis=axis
+    )
+    with kernels.use_backend("numpy"):
+        expected = crossent.softmax_cross_entropy_value_and_grad(logits, target, **options)
+    with kernels.use_backend("numba"):
+        actual = crossent.softmax_cross_entropy_value_and_grad(logits, target, **options)
+    tolerance = TOLERANCE[dtype]
+    np.testing.assert_allclose(actual[0], expected[0], rtol=tolerance["rtol"] * 10)
+    np.testing.assert_allclose(actual[1], expected[1], rtol=tolerance["rtol"], atol=tolerance["atol"])
+
+
+def test_backend_setting_is_validated():
+    with pytest.raises(ValueError, match="backend must be one of numba, numpy, got 'cuda'"):
+        with kernels.use_backend("cuda"):
+            pass
+    assert kernels.backend() in kernels.BACKENDS
+
+
+@pytest.mark.parametrize("backend", kernels.BACKENDS)
+@pytest.mark.parametrize("axis, shape", [(-1, (12, 6)), (1, (3, 6, 4))])
+@pytest.mark.parametrize("options", [dict(), dict(weight=np.arange(1.0, 7.0), label_smoothing=0.2, z_loss=1e-2)])
+def test_out_receives_the_gradient_also_in_place_over_the_logits(backend, axis, shape, options):
+    rng = np.random.default_rng(17)
+    logits = rng.standard_normal(shape)
+    target = rng.integers(0, 6, tuple(size for i, size in enumerate(shape) if i != axis % len(shape)))
+    with kernels.use_backend(backend):
+        value, grad = crossent.softmax_cross_entropy_value_and_grad(logits, target, axis=axis, **options)
+        out = np.full_like(logits, np.nan)
+        value_out, grad_out = crossent.softmax_cross_entropy_value_and_grad(
+            logits, target, axis=axis, out=out, **options
+        )
+        in_place = logits.copy()
+        value_in_place, grad_in_place = crossent.softmax_cross_entropy_value_and_grad(
+            in_place, target, axis=axis, out=in_place, **options
+        )
+        loss_grad = crossent.losses.CrossEntropyLoss(axis=axis, **options).grad(logits, target, out=np.empty_like(logits))
+    assert grad_out is out and grad_in_place is in_place
+    np.testing.assert_array_equal(grad_out, grad)
+    np.testing.assert_array_equal(grad_in_place, grad)
+    np.testing.assert_array_equal(loss_grad, grad)
+    assert value_out == value == value_in_place
+
+
+def test_out_is_validated():
+    logits, target = np.zeros((4, 3)), np.zeros(4, dtype=int)
+    with pytest.raises(ValueError, match=r"out must have the input's shape \(4, 3\), got \(3, 4\)"):
+        crossent.softmax_cross_entropy_grad(logits, target, out=np.zeros((3, 4)))
+    with pytest.raises(TypeError, match="out must have the input's dtype float64, got float32"):
+        crossent.softmax_cross_entropy_grad(logits, target, out=np.zeros((4, 3), np.float32))
+    with pytest.raises(TypeError, match="out must be a NumPy array"):
+        crossent.softmax_cross_entropy_grad(logits, target, out=[[0.0] * 3] * 4)
+    read_only = np.zeros((4, 3))
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        crossent.softmax_cross_entropy_grad(logits, target, out=read_only)
+    with pytest.raises(TypeError, match="CrossEntropyLoss does not take 'out'"):
+        crossent.losses.CrossEntropyLoss()(logits, target, out=np.zeros((4, 3)))
