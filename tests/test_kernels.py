@@ -236,3 +236,39 @@ def test_out_is_validated():
         crossent.softmax_cross_entropy_grad(logits, target, out=read_only)
     with pytest.raises(TypeError, match="CrossEntropyLoss does not take 'out'"):
         crossent.losses.CrossEntropyLoss()(logits, target, out=np.zeros((4, 3)))
+
+
+OPTIMIZER_CASES = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, weight_decay=1e-2)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=5e-4)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)),
+    ("Adam", dict(lr=1e-2)),
+    ("Adam", dict(lr=1e-2, weight_decay=1e-3, amsgrad=True)),
+    ("AdamW", dict(lr=1e-2, weight_decay=1e-2)),
+    ("AdamW", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, amsgrad=True)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, options", OPTIMIZER_CASES)
+def test_fused_optimizer_update_equals_the_numpy_update_bit_for_bit(dtype, name, options):
+    rng = np.random.default_rng(23)
+    shapes = [(300, 7), (7,), (1,), (2, 3, 4)]
+    start = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+    gradients = [[rng.standard_normal(shape).astype(dtype) for shape in shapes] for _ in range(4)]
+    results = {}
+    for backend in kernels.BACKENDS:
+        params = [array.copy() for array in start]
+        with kernels.use_backend(backend):
+            optimizer = getattr(crossent.optim, name)(params, **options)
+            for step, grads in enumerate(gradients):
+                optimizer.lr = options["lr"] * (1 - 0.1 * step)  # a schedule changes the rate between steps
+                optimizer.step(grads)
+        results[backend] = (params, optimizer.state_dict()["buffers"])
+    for fused, reference in zip(results["numba"][0], results["numpy"][0]):
+        np.testing.assert_array_equal(fused, reference)
+    for name_, buffers in results["numpy"][1].items():
+        for fused, reference in zip(results["numba"][1][name_], buffers):
+            np.testing.assert_array_equal(fused, reference)

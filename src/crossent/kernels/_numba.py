@@ -275,3 +275,54 @@ def softmax_cross_entropy_label_rows_inplace(
     from vectorising).
     """
     _label_rows(logits, logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok)
+
+
+# -- optimiser updates -------------------------------------------------------------------------
+# One pass over each parameter instead of one NumPy call per operation. Every element goes through
+# the operations of the NumPy update in crossent.optim (the twin), in the same order and in the
+# parameter's dtype, without fused multiply-adds, so the two give the same bits.
+
+
+@njit(parallel=True, cache=_CACHE)
+def sgd_update(param, grad, velocity, lr, momentum, dampening_factor, weight_decay, nesterov, first_step):
+    """SGD step on flat arrays; ``velocity`` is unused (any array) when ``momentum == 0``."""
+    for i in prange(param.shape[0]):
+        g = grad[i]
+        if weight_decay != 0:
+            g = g + param[i] * weight_decay
+        direction = g
+        if momentum != 0:
+            if first_step:
+                v = g
+            elif dampening_factor != 1:
+                v = velocity[i] * momentum + g * dampening_factor
+            else:
+                v = velocity[i] * momentum + g
+            velocity[i] = v
+            direction = g + v * momentum if nesterov else v
+        param[i] = param[i] - direction * lr
+
+
+@njit(parallel=True, cache=_CACHE)
+def adam_update(
+    param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr_decay_factor, weight_decay, decoupled,
+    beta1, one_minus_beta1, beta2, one_minus_beta2, bias_correction2_sqrt, eps, step_size, amsgrad,
+):
+    """Adam/AdamW step on flat arrays; ``max_exp_avg_sq`` is unused (any array) without AMSGrad."""
+    for i in prange(param.shape[0]):
+        g = grad[i]
+        p = param[i]
+        if weight_decay != 0:
+            if decoupled:
+                p = p * lr_decay_factor
+            else:
+                g = g + p * weight_decay
+        m = exp_avg[i] * beta1 + g * one_minus_beta1
+        v = exp_avg_sq[i] * beta2 + (g * g) * one_minus_beta2
+        exp_avg[i] = m
+        exp_avg_sq[i] = v
+        if amsgrad:
+            v = max(max_exp_avg_sq[i], v)
+            max_exp_avg_sq[i] = v
+        denominator = np.sqrt(v) / bias_correction2_sqrt + eps
+        param[i] = p - (m / denominator) * step_size

@@ -12,7 +12,13 @@ The parameters are the caller's own arrays: ``step`` writes into them and never
 rebinds them, so a model holding those arrays sees every update. Gradients are
 read, never written.
 
-Every update is done with ufuncs writing into ``out=`` buffers: the optimiser
+With the ``numba`` backend (:mod:`crossent.kernels`, the default) each
+parameter is updated by one compiled pass over its elements that performs the
+operations below in the same order and dtype, so the result is the same bit
+for bit; the NumPy operations remain the ``numpy`` backend and the fallback
+for non-contiguous arrays or gradients of another dtype.
+
+Every NumPy update is done with ufuncs writing into ``out=`` buffers: the optimiser
 state (momentum buffers, Adam moments) and one scratch array per parameter are
 allocated once, with the parameter's shape and dtype (float32 parameters keep
 float32 state), and a step allocates nothing proportional to the parameters.
@@ -39,9 +45,27 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .. import kernels
 from .._validation import _describe, check_finite_scalar
 
 __all__ = ["Optimizer", "SGD", "GD", "Adam", "AdamW", "clip_grad_norm"]
+
+
+def _fused(param: np.ndarray, grad: np.ndarray) -> bool:
+    """Whether the compiled one-pass update applies (else the NumPy operations below, its twin, do)."""
+    return (
+        kernels.backend() == "numba"
+        and grad.dtype == param.dtype
+        and param.flags.c_contiguous
+        and grad.flags.c_contiguous
+        and not np.may_share_memory(param, grad)
+    )
+
+
+def _numba_kernels():
+    from ..kernels import _numba
+
+    return _numba
 
 
 def _check_params(params) -> list:
@@ -373,6 +397,14 @@ class SGD(Optimizer):
         first_step = self._step_count == 0
         velocities = self._buffers.get("momentum_buffer")
         for index, (param, grad) in enumerate(zip(self.params, grads)):
+            if _fused(param, grad):
+                cast = param.dtype.type
+                _numba_kernels().sgd_update(
+                    param.reshape(-1), grad.reshape(-1),
+                    (velocities[index] if momentum != 0 else param).reshape(-1),
+                    cast(lr), cast(momentum), cast(1 - dampening), cast(weight_decay), nesterov, first_step,
+                )
+                continue
             work = self._scratch[index][0]
             if weight_decay != 0:
                 np.multiply(param, weight_decay, out=work)
@@ -514,6 +546,16 @@ class Adam(Optimizer):
         exp_avgs, exp_avg_sqs = self._buffers["exp_avg"], self._buffers["exp_avg_sq"]
         max_exp_avg_sqs = self._buffers.get("max_exp_avg_sq")
         for index, (param, grad) in enumerate(zip(self.params, grads)):
+            if _fused(param, grad):
+                cast = param.dtype.type
+                _numba_kernels().adam_update(
+                    param.reshape(-1), grad.reshape(-1), exp_avgs[index].reshape(-1),
+                    exp_avg_sqs[index].reshape(-1), (max_exp_avg_sqs[index] if amsgrad else param).reshape(-1),
+                    cast(1 - lr * weight_decay), cast(weight_decay), self._decoupled_weight_decay,
+                    cast(beta1), cast(1 - beta1), cast(beta2), cast(1 - beta2), cast(bias_correction2_sqrt),
+                    cast(eps), cast(step_size), amsgrad,
+                )
+                continue
             work = self._scratch[index][0]
             if weight_decay != 0:
                 if self._decoupled_weight_decay:
