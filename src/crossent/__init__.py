@@ -32,6 +32,7 @@ from .losses import (
     kl_div,
     kl_div_grad,
     kl_div_value_and_grad,
+    linear_cross_entropy,
     mean_squared_error,
     mean_squared_error_grad,
     mean_squared_error_value_and_grad,
@@ -133,4 +134,5 @@ __all__ = [
     "mean_squared_error",
     "mean_squared_error_grad",
     "mean_squared_error_value_and_grad",
+    "linear_cross_entropy",
 ]

@@ -1,16 +1,29 @@
-"""Fused loss-and-gradient kernels: compiled (Numba) by default, NumPy twins on request.
+"""Fused loss-and-gradient kernels: compiled (Numba) for large arrays, NumPy twins otherwise.
 
-The public loss functions validate their arguments and call the dispatchers
-here with C-contiguous (M, C) rows. Two backends compute the same thing:
+The public loss functions and optimisers validate their arguments and call the
+dispatchers here with C-contiguous arrays. Two implementations compute the
+same thing:
 
-``"numba"`` (default)
-    :mod:`crossent.kernels._numba`: one pass per row, rows split between
-    threads, float32 stays float32. Compiled on first use and cached on disk
-    (``__pycache__`` beside the source, or Numba's per-user cache directory
-    when that is read-only; ``NUMBA_CACHE_DIR`` overrides both), so only the
-    very first call of a kernel in a fresh install pays for compilation.
+* :mod:`crossent.kernels._numba`: one pass per row (or per parameter), rows
+  split between threads, float32 stays float32. Compiled on first use and
+  cached on disk (``__pycache__`` beside the source, or Numba's per-user cache
+  directory when that is read-only; ``NUMBA_CACHE_DIR`` overrides both): the
+  first call of a kernel in a fresh install compiles it (a few seconds),
+  later processes load it.
+* :mod:`crossent.kernels._numpy` (and the NumPy code of :mod:`crossent.optim`):
+  whole-array NumPy, the readable specification.
+
+The backend is one of
+
+``"auto"`` (default)
+    the compiled kernel for arrays of at least :data:`COMPILED_MIN_ELEMENTS`
+    elements, NumPy below that, where a call costs microseconds either way, so
+    that small jobs (``crossent train`` on the shipped digits) never wait for a
+    compiler;
+``"numba"``
+    the compiled kernels whatever the size;
 ``"numpy"``
-    :mod:`crossent.kernels._numpy`: whole-array NumPy, the readable specification.
+    the NumPy twins only (Numba is then never imported).
 
 Choose with the ``CROSSENT_BACKEND`` environment variable (read at import) or,
 for a block of code, :func:`use_backend`. The number of threads is Numba's
@@ -25,9 +38,13 @@ import os
 
 import numpy as np
 
-__all__ = ["BACKENDS", "backend", "use_backend", "softmax_cross_entropy_label_rows"]
+__all__ = [
+    "BACKENDS", "COMPILED_MIN_ELEMENTS", "backend", "use_backend", "use_compiled", "softmax_cross_entropy_label_rows"
+]
 
-BACKENDS = ("numba", "numpy")
+BACKENDS = ("auto", "numba", "numpy")
+#: with the "auto" backend, arrays smaller than this go to the NumPy twins
+COMPILED_MIN_ELEMENTS = 1 << 15
 
 
 def _check_backend(name, source: str) -> str:
@@ -36,12 +53,19 @@ def _check_backend(name, source: str) -> str:
     return name
 
 
-_backend = _check_backend(os.environ.get("CROSSENT_BACKEND", "numba").strip().lower(), "CROSSENT_BACKEND")
+_backend = _check_backend(os.environ.get("CROSSENT_BACKEND", "auto").strip().lower(), "CROSSENT_BACKEND")
 
 
 def backend() -> str:
-    """The backend the loss functions use now: ``"numba"`` or ``"numpy"``."""
+    """The backend in use now: ``"auto"``, ``"numba"`` or ``"numpy"``."""
     return _backend
+
+
+def use_compiled(n_elements: int) -> bool:
+    """Whether an array of ``n_elements`` goes to the compiled kernel under the current backend."""
+    if _backend == "auto":
+        return n_elements >= COMPILED_MIN_ELEMENTS
+    return _backend == "numba"
 
 
 @contextlib.contextmanager
@@ -70,7 +94,7 @@ def softmax_cross_entropy_label_rows(
     """
     from . import _numpy
 
-    if _backend == "numpy" or logits.dtype not in (np.float32, np.float64):
+    if not use_compiled(logits.size) or logits.dtype not in (np.float32, np.float64):
         losses, grad = _numpy.softmax_cross_entropy_label_rows(
             logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, out
         )

@@ -158,10 +158,17 @@ def _row_sum64(row):
     return total
 
 
-@njit(inline="always")
+@njit(fastmath=_CONTRACT)
 def _exponentiate_row(row, out, shift):
     for c in range(row.shape[0]):
         out[c] = exp_nonpositive(row[c] - shift)
+
+
+@njit(fastmath=_CONTRACT)
+def _exponentiate_row_in_place(row, shift):
+    # its own function: with one array the compiler needs no overlap check to vectorise
+    for c in range(row.shape[0]):
+        row[c] = exp_nonpositive(row[c] - shift)
 
 
 @njit(fastmath={"reassoc", "nsz"})
@@ -185,9 +192,9 @@ def _gap_sum(row, shift):
 # -- softmax cross-entropy with class labels ---------------------------------------------------
 
 
-@njit(inline="always")
-def _label_row(row, out, label, sample, class_weight, use_class_weight, smoothing, z_loss, scale):
-    """One row of :func:`softmax_cross_entropy_label_rows`; returns (loss, ok). ``out`` may be ``row``."""
+@njit(fastmath=_CONTRACT)
+def _label_row(row, out, label, sample, class_weight, use_class_weight, smoothing, z_loss, scale, in_place):
+    """One row of :func:`softmax_cross_entropy_label_rows`; returns (loss, ok). ``in_place``: ``out`` is ``row``."""
     n_classes = row.shape[0]
     shift = _row_maximum(row)
     if not (shift > -np.inf and shift < np.inf):  # NaN, +inf, or a row without mass
@@ -207,7 +214,10 @@ def _label_row(row, out, label, sample, class_weight, use_class_weight, smoothin
 
     # exp(z - max); the maximum's own term (exactly 1) is left out of the sum and added
     # through log1p, which keeps -log p of a dominant class accurate (see row_softmax_terms)
-    _exponentiate_row(row, out, shift)
+    if in_place:
+        _exponentiate_row_in_place(out, shift)
+    else:
+        _exponentiate_row(row, out, shift)
     out[top] = 0.0
     rest = _row_sum64(out)
     log_sum = np.log1p(rest)
@@ -244,7 +254,7 @@ def _label_row(row, out, label, sample, class_weight, use_class_weight, smoothin
 
 
 @njit(inline="always")
-def _label_rows(logits, out, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok):
+def _label_rows(logits, out, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok, in_place):
     use_class_weight = class_weight.shape[1] > 0  # absent: shape (1, 0)
     weight_per_row = class_weight.shape[0] > 1
     use_sample_weight = sample_weight.shape[0] > 0
@@ -252,7 +262,7 @@ def _label_rows(logits, out, labels, sample_weight, class_weight, smoothing, z_l
         sample = sample_weight[i] if use_sample_weight else 1.0
         weights = class_weight[i] if weight_per_row else class_weight[0]
         losses[i], row_ok[i] = _label_row(
-            logits[i], out[i], labels[i], sample, weights, use_class_weight, smoothing, z_loss, scale
+            logits[i], out[i], labels[i], sample, weights, use_class_weight, smoothing, z_loss, scale, in_place
         )
 
 
@@ -261,7 +271,7 @@ def softmax_cross_entropy_label_rows(
     logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, out, losses, row_ok
 ):
     """Loss and gradient of every row; see :func:`crossent.kernels._numpy.softmax_cross_entropy_label_rows`."""
-    _label_rows(logits, out, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok)
+    _label_rows(logits, out, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok, False)
 
 
 @njit(parallel=True, cache=_CACHE, fastmath=_CONTRACT)
@@ -270,11 +280,11 @@ def softmax_cross_entropy_label_rows_inplace(
 ):
     """:func:`softmax_cross_entropy_label_rows` writing the gradient over ``logits``.
 
-    A separate entry point so that the compiler sees one array where the
-    general kernel would have to assume two that may overlap (which stops it
-    from vectorising).
+    A separate entry point so that the exponentials are computed by a loop
+    over one array: over two arrays that may overlap the compiler has to check
+    for overlap, and on the in-place call it would take its slow scalar loop.
     """
-    _label_rows(logits, logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok)
+    _label_rows(logits, logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok, True)
 
 
 # -- optimiser updates -------------------------------------------------------------------------

@@ -80,6 +80,7 @@ from .ranking import (
     softmax_ranking_loss_grad,
     softmax_ranking_loss_value_and_grad,
 )
+from .linear_cross_entropy import linear_cross_entropy
 from .quadratic import (
     MeanSquaredErrorLoss,
     mean_squared_error,
@@ -211,4 +212,5 @@ __all__ = [
     "mean_squared_error_grad",
     "mean_squared_error_value_and_grad",
     "MeanSquaredErrorLoss",
+    "linear_cross_entropy",
 ]

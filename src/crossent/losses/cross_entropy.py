@@ -219,8 +219,8 @@ def _plain_label_rows(logits, target, reduction, axis, compute_grad, smoothing, 
     NumPy calls, not the arithmetic, sets the cost, so this path skips the
     general path's validation objects and its multiplications by weights that
     are exactly 1, and checks the labels with one minimum and one maximum.
-    With the ``numba`` backend the fused kernel does the rest; with ``numpy``
-    every row goes through the twin's own operations (shift by the row
+    The fused kernel does the rest when :func:`crossent.kernels.use_compiled`
+    says so; otherwise every row goes through the twin's own operations (shift by the row
     maximum, ``log1p`` of the sum without the maximum's term), so value and
     gradient are the general path's bit for bit.
 
@@ -242,7 +242,7 @@ def _plain_label_rows(logits, target, reduction, axis, compute_grad, smoothing, 
         return None
     if target.min() < 0 or target.max() >= n_classes:  # compared in the labels' own dtype
         return None
-    if kernels.backend() == "numba":
+    if kernels.use_compiled(logits.size):
         dtype = logits.dtype
         rows = np.ascontiguousarray(logits)
         losses, grad = kernels.softmax_cross_entropy_label_rows(

@@ -12,7 +12,7 @@ The parameters are the caller's own arrays: ``step`` writes into them and never
 rebinds them, so a model holding those arrays sees every update. Gradients are
 read, never written.
 
-With the ``numba`` backend (:mod:`crossent.kernels`, the default) each
+When :mod:`crossent.kernels` says so (large parameters, by default) each
 parameter is updated by one compiled pass over its elements that performs the
 operations below in the same order and dtype, so the result is the same bit
 for bit; the NumPy operations remain the ``numpy`` backend and the fallback
@@ -54,7 +54,7 @@ __all__ = ["Optimizer", "SGD", "GD", "Adam", "AdamW", "clip_grad_norm"]
 def _fused(param: np.ndarray, grad: np.ndarray) -> bool:
     """Whether the compiled one-pass update applies (else the NumPy operations below, its twin, do)."""
     return (
-        kernels.backend() == "numba"
+        kernels.use_compiled(param.size)
         and grad.dtype == param.dtype
         and param.flags.c_contiguous
         and grad.flags.c_contiguous
