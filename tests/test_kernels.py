@@ -58,14 +58,23 @@ def _problem(rng, dtype, n_rows, n_classes, *, class_weight=None, sample_weight=
     return logits, labels, samples, weights
 
 
-def _both(logits, labels, samples, weights, smoothing, z_loss, scale):
-    expected = _numpy.softmax_cross_entropy_label_rows(
-        logits, labels, samples, weights, smoothing, z_loss, scale, None
-    )
+def _probabilities(rng, labels, n_classes, dtype):
+    """A probability target per row: a random distribution, with a few exact zeros."""
+    target = rng.dirichlet(np.full(n_classes, 0.5), size=labels.shape[0])
+    target[:, ::4] = 0
+    target[np.arange(labels.shape[0]), labels] += 1e-3  # no row left without mass
+    return (target / target.sum(axis=1, keepdims=True)).astype(dtype)
+
+
+def _both(logits, labels, samples, weights, smoothing, z_loss, scale, target_kind="labels"):
+    name = "softmax_cross_entropy_label_rows"
+    target = labels
+    if target_kind == "probabilities":
+        name = "softmax_cross_entropy_probability_rows"
+        target = _probabilities(np.random.default_rng(labels.shape[0]), labels, logits.shape[1], logits.dtype)
+    expected = getattr(_numpy, name)(logits, target, samples, weights, smoothing, z_loss, scale, None)
     with kernels.use_backend("numba"):
-        actual = kernels.softmax_cross_entropy_label_rows(
-            logits, labels, samples, weights, smoothing, z_loss, scale
-        )
+        actual = getattr(kernels, name)(logits, target, samples, weights, smoothing, z_loss, scale)
     return expected, actual
 
 
@@ -83,24 +92,29 @@ def _assert_close(actual, expected, dtype):
 @pytest.mark.parametrize("class_weight", [None, "shared", "per_row"])
 @pytest.mark.parametrize("sample_weight", [False, True])
 @pytest.mark.parametrize("smoothing, z_loss", [(0.0, 0.0), (0.1, 0.0), (0.0, 1e-3), (0.3, 0.05), (1.0, 0.0)])
-def test_label_kernel_equals_its_numpy_twin_for_every_option(dtype, class_weight, sample_weight, smoothing, z_loss):
+@pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
+def test_kernel_equals_its_numpy_twin_for_every_option(
+    dtype, class_weight, sample_weight, smoothing, z_loss, target_kind
+):
     rng = np.random.default_rng(7)
     problem = _problem(rng, dtype, 37, 13, class_weight=class_weight, sample_weight=sample_weight)
-    expected, actual = _both(*problem, smoothing, z_loss, 1 / 37)
+    expected, actual = _both(*problem, smoothing, z_loss, 1 / 37, target_kind)
     _assert_close(actual, expected, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_rows, n_classes", [(1, 1), (1, 2), (5, 1), (4, 2), (1, 1000), (3, 4099), (700, 3)])
-def test_label_kernel_on_odd_shapes(dtype, n_rows, n_classes):
+@pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
+def test_kernel_on_odd_shapes(dtype, n_rows, n_classes, target_kind):
     rng = np.random.default_rng(n_rows * 31 + n_classes)
     problem = _problem(rng, dtype, n_rows, n_classes, class_weight="shared", sample_weight=True)
-    expected, actual = _both(*problem, 0.2, 1e-2, 0.5)
+    expected, actual = _both(*problem, 0.2, 1e-2, 0.5, target_kind)
     _assert_close(actual, expected, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_label_kernel_hands_rows_without_a_finite_maximum_to_the_twin(dtype):
+@pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
+def test_kernel_hands_rows_without_a_finite_maximum_to_the_twin(dtype, target_kind):
     rng = np.random.default_rng(3)
     logits, labels, samples, weights = _problem(rng, dtype, 8, 5)
     logits[1, 2] = np.nan
@@ -109,12 +123,15 @@ def test_label_kernel_hands_rows_without_a_finite_maximum_to_the_twin(dtype):
     logits[6, [0, 2]] = -np.inf  # a masked class: an ordinary row for the kernel
     labels[6] = 1
     with np.errstate(invalid="ignore"):  # inf - inf in the +inf row, as NumPy itself warns
-        expected, actual = _both(logits, labels, samples, weights, 0.0, 0.0, 1.0)
+        expected, actual = _both(logits, labels, samples, weights, 0.0, 0.0, 1.0, target_kind)
     np.testing.assert_array_equal(np.isnan(actual[1]), np.isnan(expected[1]))
     np.testing.assert_array_equal(np.isnan(actual[0]), np.isnan(expected[0]))
     finite = np.isfinite(expected[0])
     np.testing.assert_allclose(actual[0][finite], expected[0][finite], rtol=1e-5)
-    assert actual[1][6, 0] == 0 and actual[1][6, 2] == 0  # p = 0 exactly on the masked classes
+    # p = 0 exactly on the masked classes: the gradient there is -q exactly (0 for a label elsewhere)
+    np.testing.assert_allclose(actual[1][6, [0, 2]], expected[1][6, [0, 2]], rtol=1e-6, atol=0)
+    if target_kind == "labels":
+        assert actual[1][6, 0] == 0 and actual[1][6, 2] == 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -127,18 +144,18 @@ def test_label_kernel_target_on_a_masked_class_gives_infinite_loss_and_finite_gr
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("options", [dict(), dict(class_weight="per_row", sample_weight=True)])
-def test_in_place_gradient_overwrites_every_logit_and_equals_the_out_of_place_result(dtype, options):
+@pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
+def test_in_place_gradient_overwrites_every_logit_and_equals_the_out_of_place_result(dtype, options, target_kind):
     rng = np.random.default_rng(11)
     logits, labels, samples, weights = _problem(rng, dtype, 29, 17, **options)
     logits[4] = np.nan  # a row the twin finishes: it must be overwritten too
+    kernel, target = kernels.softmax_cross_entropy_label_rows, labels
+    if target_kind == "probabilities":
+        kernel, target = kernels.softmax_cross_entropy_probability_rows, _probabilities(rng, labels, 17, dtype)
     with kernels.use_backend("numba"):
-        expected_losses, expected_grad = kernels.softmax_cross_entropy_label_rows(
-            logits, labels, samples, weights, 0.1, 1e-3, 0.25
-        )
+        expected_losses, expected_grad = kernel(logits, target, samples, weights, 0.1, 1e-3, 0.25)
         buffer = logits.copy()
-        losses, grad = kernels.softmax_cross_entropy_label_rows(
-            buffer, labels, samples, weights, 0.1, 1e-3, 0.25, out=buffer
-        )
+        losses, grad = kernel(buffer, target, samples, weights, 0.1, 1e-3, 0.25, out=buffer)
     assert grad is buffer
     np.testing.assert_array_equal(losses, expected_losses)
     np.testing.assert_array_equal(grad, expected_grad)
@@ -164,7 +181,8 @@ def test_thread_count_changes_no_bit_of_the_result():
 @pytest.mark.parametrize(
     "layout", ["contiguous", "fortran", "strided", "class_axis_1"]
 )
-def test_public_function_agrees_across_backends_for_every_layout(dtype, layout):
+@pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
+def test_public_function_agrees_across_backends_for_every_layout(dtype, layout, target_kind):
     rng = np.random.default_rng(13)
     if layout == "class_axis_1":
         logits = rng.standard_normal((3, 7, 4, 5)).astype(dtype)
@@ -180,9 +198,16 @@ def test_public_function_agrees_across_backends_for_every_layout(dtype, layout):
         target = rng.integers(0, 9, 40)
         target[3] = -100
         axis = -1
-    options = dict(
-        weight=rng.uniform(0.5, 2, logits.shape[axis]), ignore_index=-100, label_smoothing=0.1, z_loss=1e-3, axis=axis
-    )
+    options = dict(weight=rng.uniform(0.5, 2, logits.shape[axis]), label_smoothing=0.1, z_loss=1e-3, axis=axis)
+    if target_kind == "labels":
+        options["ignore_index"] = -100
+    else:
+        target = np.moveaxis(
+            np.moveaxis(
+                rng.dirichlet(np.ones(logits.shape[axis]), size=target.shape).astype(dtype), -1, axis
+            ),
+            0, 0,
+        )
     with kernels.use_backend("numpy"):
         expected = crossent.softmax_cross_entropy_value_and_grad(logits, target, **options)
     with kernels.use_backend("numba"):

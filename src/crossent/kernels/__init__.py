@@ -39,7 +39,13 @@ import os
 import numpy as np
 
 __all__ = [
-    "BACKENDS", "COMPILED_MIN_ELEMENTS", "backend", "use_backend", "use_compiled", "softmax_cross_entropy_label_rows"
+    "BACKENDS",
+    "COMPILED_MIN_ELEMENTS",
+    "backend",
+    "use_backend",
+    "use_compiled",
+    "softmax_cross_entropy_label_rows",
+    "softmax_cross_entropy_probability_rows",
 ]
 
 BACKENDS = ("auto", "numba", "numpy")
@@ -86,18 +92,32 @@ def use_backend(name: str):
 def softmax_cross_entropy_label_rows(
     logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, out=None, compute_grad=True
 ):
-    """Per-row losses (float64) and the scaled gradient; see :mod:`crossent.kernels._numpy` for the math.
+    """Per-row losses (float64) and the scaled gradient for class labels (intp, ignored rows: weight 0).
 
-    ``out`` (optional) receives the gradient and may be ``logits`` itself.
-    With ``compute_grad=False`` the gradient is written to scratch memory and
-    ``None`` is returned in its place.
+    See :func:`crossent.kernels._numpy.softmax_cross_entropy_label_rows` for the
+    math and the argument layout. ``out`` (optional) receives the gradient and
+    may be ``logits`` itself. With ``compute_grad=False`` the gradient is written
+    to scratch memory and ``None`` is returned in its place.
     """
+    labels = np.ascontiguousarray(labels, dtype=np.intp)
+    return _rows("softmax_cross_entropy_label_rows", logits, labels, sample_weight, class_weight,
+                 smoothing, z_loss, scale, out, compute_grad)
+
+
+def softmax_cross_entropy_probability_rows(
+    logits, target, sample_weight, class_weight, smoothing, z_loss, scale, out=None, compute_grad=True
+):
+    """As :func:`softmax_cross_entropy_label_rows` for (M, C) probability targets (C-contiguous, logits' dtype)."""
+    return _rows("softmax_cross_entropy_probability_rows", logits, target, sample_weight, class_weight,
+                 smoothing, z_loss, scale, out, compute_grad)
+
+
+def _rows(name, logits, target, sample_weight, class_weight, smoothing, z_loss, scale, out, compute_grad):
     from . import _numpy
 
+    twin = getattr(_numpy, name)
     if not use_compiled(logits.size) or logits.dtype not in (np.float32, np.float64):
-        losses, grad = _numpy.softmax_cross_entropy_label_rows(
-            logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, out
-        )
+        losses, grad = twin(logits, target, sample_weight, class_weight, smoothing, z_loss, scale, out)
         return losses, grad if compute_grad else None
 
     from . import _numba
@@ -105,26 +125,20 @@ def softmax_cross_entropy_label_rows(
     n_rows = logits.shape[0]
     losses = np.empty(n_rows, np.float64)
     row_ok = np.empty(n_rows, np.bool_)
-    arguments = (
-        np.ascontiguousarray(labels, dtype=np.intp),
-        sample_weight,
-        class_weight,
-        float(smoothing),
-        float(z_loss),
-        float(scale),
-    )
+    arguments = (target, sample_weight, class_weight, float(smoothing), float(z_loss), float(scale))
     if out is logits:
-        _numba.softmax_cross_entropy_label_rows_inplace(logits, *arguments, losses, row_ok)
+        getattr(_numba, name + "_inplace")(logits, *arguments, losses, row_ok)
         grad = logits
     else:
         grad = np.empty_like(logits) if out is None else out
-        _numba.softmax_cross_entropy_label_rows(logits, *arguments, grad, losses, row_ok)
+        getattr(_numba, name)(logits, *arguments, grad, losses, row_ok)
     if not row_ok.all():
         # rows with a NaN, a +inf or no finite logit at all were left untouched: the twin says what they give
         bad = np.flatnonzero(~row_ok)
-        bad_weights = class_weight[bad] if class_weight.shape[0] > 1 else class_weight
-        bad_sample = sample_weight[bad] if sample_weight.shape[0] else sample_weight
-        losses[bad], grad[bad] = _numpy.softmax_cross_entropy_label_rows(
-            logits[bad], labels[bad], bad_sample, bad_weights, smoothing, z_loss, scale, None
+        losses[bad], grad[bad] = twin(
+            logits[bad], target[bad],
+            sample_weight[bad] if sample_weight.shape[0] else sample_weight,
+            class_weight[bad] if class_weight.shape[0] > 1 else class_weight,
+            smoothing, z_loss, scale, None,
         )
     return losses, grad if compute_grad else None

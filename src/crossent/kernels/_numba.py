@@ -254,15 +254,17 @@ def _label_row(row, out, label, sample, class_weight, use_class_weight, smoothin
 
 
 @njit(inline="always")
-def _label_rows(logits, out, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok, in_place):
+def _each_row(row_function, logits, out, target, sample_weight, class_weight, smoothing, z_loss, scale, losses,
+              row_ok, in_place):
+    """Run ``row_function`` (:func:`_label_row` or :func:`_probability_row`) on every row, rows split between threads."""
     use_class_weight = class_weight.shape[1] > 0  # absent: shape (1, 0)
     weight_per_row = class_weight.shape[0] > 1
     use_sample_weight = sample_weight.shape[0] > 0
     for i in prange(logits.shape[0]):
         sample = sample_weight[i] if use_sample_weight else 1.0
         weights = class_weight[i] if weight_per_row else class_weight[0]
-        losses[i], row_ok[i] = _label_row(
-            logits[i], out[i], labels[i], sample, weights, use_class_weight, smoothing, z_loss, scale, in_place
+        losses[i], row_ok[i] = row_function(
+            logits[i], out[i], target[i], sample, weights, use_class_weight, smoothing, z_loss, scale, in_place
         )
 
 
@@ -271,7 +273,8 @@ def softmax_cross_entropy_label_rows(
     logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, out, losses, row_ok
 ):
     """Loss and gradient of every row; see :func:`crossent.kernels._numpy.softmax_cross_entropy_label_rows`."""
-    _label_rows(logits, out, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok, False)
+    _each_row(_label_row, logits, out, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok,
+              False)
 
 
 @njit(parallel=True, cache=_CACHE, fastmath=_CONTRACT)
@@ -284,7 +287,8 @@ def softmax_cross_entropy_label_rows_inplace(
     over one array: over two arrays that may overlap the compiler has to check
     for overlap, and on the in-place call it would take its slow scalar loop.
     """
-    _label_rows(logits, logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok, True)
+    _each_row(_label_row, logits, logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, losses,
+              row_ok, True)
 
 
 # -- optimiser updates -------------------------------------------------------------------------
@@ -336,3 +340,66 @@ def adam_update(
             max_exp_avg_sq[i] = v
         denominator = np.sqrt(v) / bias_correction2_sqrt + eps
         param[i] = p - (m / denominator) * step_size
+
+
+# -- softmax cross-entropy with probability targets --------------------------------------------
+
+
+@njit(fastmath=_CONTRACT)
+def _probability_row(row, out, target, sample, class_weight, use_class_weight, smoothing, z_loss, scale, in_place):
+    """One row of :func:`softmax_cross_entropy_probability_rows`; returns (loss, ok)."""
+    n_classes = row.shape[0]
+    shift = _row_maximum(row)
+    if not (shift > -np.inf and shift < np.inf):
+        return 0.0, False
+    top = _first_position(row, shift)
+    uniform = smoothing / n_classes
+    # sum_c q_c (shift - z_c) and sum_c q_c, read before `out` may overwrite the row
+    gap = 0.0
+    mass = 0.0
+    for c in range(n_classes):
+        q = np.float64(sample) * ((1.0 - smoothing) * np.float64(target[c]) + uniform)
+        if use_class_weight:
+            q *= np.float64(class_weight[c])
+        if q != 0.0:
+            gap += q * (np.float64(shift) - np.float64(row[c]))
+            mass += q
+    if in_place:
+        _exponentiate_row_in_place(out, shift)
+    else:
+        _exponentiate_row(row, out, shift)
+    out[top] = 0.0
+    rest = _row_sum64(out)
+    log_sum = np.log1p(rest)
+    log_sum_exp = np.float64(shift) + log_sum
+    loss = gap + mass * log_sum
+    if z_loss > 0.0 and sample != 0:
+        loss += z_loss * np.float64(sample) * log_sum_exp * log_sum_exp
+    coefficient = (mass + 2.0 * z_loss * np.float64(sample) * log_sum_exp) * scale
+    probability_scale = out.dtype.type(coefficient / (1.0 + rest))
+    out[top] = 1.0
+    target_scale = np.float64(sample) * scale
+    for c in range(n_classes):
+        q = target_scale * ((1.0 - smoothing) * np.float64(target[c]) + uniform)
+        if use_class_weight:
+            q *= np.float64(class_weight[c])
+        out[c] = out[c] * probability_scale - out.dtype.type(q)
+    return loss, True
+
+
+@njit(parallel=True, cache=_CACHE, fastmath=_CONTRACT)
+def softmax_cross_entropy_probability_rows(
+    logits, target, sample_weight, class_weight, smoothing, z_loss, scale, out, losses, row_ok
+):
+    """See :func:`crossent.kernels._numpy.softmax_cross_entropy_probability_rows`."""
+    _each_row(_probability_row, logits, out, target, sample_weight, class_weight, smoothing, z_loss, scale, losses,
+              row_ok, False)
+
+
+@njit(parallel=True, cache=_CACHE, fastmath=_CONTRACT)
+def softmax_cross_entropy_probability_rows_inplace(
+    logits, target, sample_weight, class_weight, smoothing, z_loss, scale, losses, row_ok
+):
+    """:func:`softmax_cross_entropy_probability_rows` writing the gradient over ``logits``."""
+    _each_row(_probability_row, logits, logits, target, sample_weight, class_weight, smoothing, z_loss, scale, losses,
+              row_ok, True)

@@ -87,3 +87,42 @@ def softmax_cross_entropy_label_rows(logits, labels, sample_weight, class_weight
         np.copyto(out, grad)
         grad = out
     return losses.astype(np.float64), grad
+
+
+def softmax_cross_entropy_probability_rows(
+    logits, target, sample_weight, class_weight, smoothing, z_loss, scale, out
+):
+    r"""Per-row loss and scaled gradient of softmax cross-entropy with probability targets.
+
+    With :math:`q_{nc} = s_n w_{nc} \big((1-\varepsilon) t_{nc} + \varepsilon / C\big)`
+    and :math:`m_n = \sum_c q_{nc}`:
+
+    .. math::
+
+        L_n = \sum_c q_{nc} (-\log p_{nc}) + \lambda s_n \ell_n^2, \qquad
+        G_n = \mathrm{scale}\,\big[(m_n + 2\lambda s_n \ell_n)\, p_n - q_n\big]
+
+    (a zero :math:`q_{nc}` contributes 0 even where :math:`p_{nc} = 0`).
+    Arguments as :func:`softmax_cross_entropy_label_rows`, with ``target`` an
+    (M, C) array of probabilities in place of the labels.
+    """
+    n_rows, n_classes = logits.shape
+    sample = sample_weight if sample_weight.shape[0] else np.ones(n_rows, logits.dtype)
+    probs, shift, log_sum = row_softmax_terms(logits)
+    log_sum_exp = shift + log_sum
+    finite_log_sum_exp = np.where(np.isneginf(log_sum_exp), 0, log_sum_exp)
+    smoothed = target if smoothing == 0 else (1 - smoothing) * target + smoothing / n_classes
+    effective = sample[:, None] * smoothed
+    if class_weight.shape[1]:
+        effective = effective * class_weight
+    losses = weighted_sum(effective, negative_log_probabilities(logits, shift, log_sum))
+    if z_loss > 0:
+        losses = losses + z_loss * times(sample, np.square(log_sum_exp))
+    grad = probs
+    grad *= (effective.sum(axis=1) + 2 * z_loss * sample * finite_log_sum_exp)[:, None]
+    grad -= effective
+    grad *= scale
+    if out is not None:
+        np.copyto(out, grad)
+        grad = out
+    return losses.astype(np.float64), grad

@@ -33,12 +33,8 @@ from ._api import Loss, grad_function, value_and_grad_function
 from ._classification import (
     ClassBatch,
     label_values,
-    label_negative_log_likelihood,
-    negative_log_probabilities,
     prepare,
-    row_softmax_terms,
     times,
-    weighted_sum,
 )
 
 __all__ = [
@@ -118,56 +114,27 @@ def _softmax_cross_entropy(
     scores, n_classes, dtype = batch.scores, batch.n_classes, batch.dtype
     row_weight = batch.row_weight()  # sample_weight, 0 on ignored rows
 
+    # The fused kernels (crossent.kernels) compute every row's loss and write the gradient
+    # (sum_c q + 2 lambda d lse) p - q, scaled by 1/D; so D comes first -- it needs only the targets
+    # and the weights. Class labels: q = (1 - eps) d_n onehot(y_n) + (eps / C) s_n w_n with
+    # d_n = s_n w[n, y_n]; probabilities: q = s_n w_n ((1 - eps) t_n + eps / C) with d_n = s_n.
     if batch.labels is not None:
-        # q = (1 - eps) * d_n * onehot(y_n) + (eps / C) * s_n * w_n,  d_n = s_n * w[n, y_n]; the fused
-        # kernel (crossent.kernels) computes every row's loss and writes (sum_c q + 2 lambda d lse) p - q
-        # scaled by 1/D, so D comes first: it needs only the labels and the weights
-        denominator = float(np.sum(row_weight * _gather_label_weight(class_weight, batch), dtype=np.float64))
-        if class_weight is None:
-            kernel_weight = np.empty((1, 0), dtype)
-        else:
-            kernel_weight = class_weight.reshape(-1, n_classes)  # (1, C) shared or (M, C) per row
-        rows = np.ascontiguousarray(scores)
-        losses, grad = kernels.softmax_cross_entropy_label_rows(
-            rows, batch.labels, row_weight, np.ascontiguousarray(kernel_weight),
-            smoothing, z_scale, gradient_scale(batch.reduction, denominator),
-            out=_rows_out(out, rows, batch.axis), compute_grad=compute_grad,
-        )
-        value = reduce(batch.restore_rows(losses), batch.reduction, denominator, dtype)
-        return value, None if grad is None else _deliver(batch.restore_grad(grad), out)
-
-    # Step 1: softmax and log-sum-exp of every row (max-shifted, -inf safe).
-    probs, shift, log_sum = row_softmax_terms(scores)
-    lse = shift + log_sum
-    finite_lse = np.where(np.isneginf(lse), 0, lse).astype(dtype, copy=False)
-
-    # Step 2: probability targets: q = s_n * w_n * ((1 - eps) * y_n + eps / C); the mean divides by sum(s_n)
-    denominator_weight = row_weight
-    smoothed = batch.probabilities
-    if smoothing > 0:
-        smoothed = (1 - smoothing) * smoothed + smoothing / n_classes
-    effective = row_weight[:, None] * smoothed
-    if class_weight is not None:
-        effective = effective * class_weight
-    losses = weighted_sum(effective, negative_log_probabilities(scores, shift, log_sum))
-    target_mass = effective.sum(axis=1)
-
-    # Step 3: the z-loss term lambda * d_n * lse_n^2 (PaLM), weighted like the row.
-    if z_scale > 0:
-        losses = losses + z_scale * times(denominator_weight, np.square(lse))
-
+        denominator_weight = row_weight * _gather_label_weight(class_weight, batch)
+        kernel, target_rows = kernels.softmax_cross_entropy_label_rows, batch.labels
+    else:
+        denominator_weight = row_weight
+        kernel = kernels.softmax_cross_entropy_probability_rows
+        target_rows = np.ascontiguousarray(batch.probabilities)
     denominator = float(np.sum(denominator_weight, dtype=np.float64))
+    kernel_weight = np.empty((1, 0), dtype) if class_weight is None else class_weight.reshape(-1, n_classes)
+    rows = np.ascontiguousarray(scores)
+    losses, grad = kernel(
+        rows, target_rows, row_weight, np.ascontiguousarray(kernel_weight), smoothing, z_scale,
+        gradient_scale(batch.reduction, denominator), out=_rows_out(out, rows, batch.axis),
+        compute_grad=compute_grad,
+    )
     value = reduce(batch.restore_rows(losses), batch.reduction, denominator, dtype)
-    if not compute_grad:
-        return value, None
-
-    # Step 4: dL/dz = (sum_c q + 2 lambda d lse) * p - q, times 1/D once for the mean.
-    coefficient = target_mass + 2 * z_scale * denominator_weight * finite_lse
-    grad = probs
-    grad *= coefficient[:, None]
-    grad -= effective
-    grad *= gradient_scale(batch.reduction, denominator)
-    return value, _deliver(batch.restore_grad(grad), out)
+    return value, None if grad is None else _deliver(batch.restore_grad(grad), out)
 
 
 def _rows_out(out, rows: np.ndarray, axis: int):
