@@ -171,6 +171,22 @@ def _exponentiate_row_in_place(row, shift):
         row[c] = exp_nonpositive(row[c] - shift)
 
 
+@njit(fastmath=_CONTRACT)
+def _exponentials_except_top(row, out, shift, top, in_place):
+    """``out = exp(row - shift)`` with ``out[top] = 0``; returns the sum of ``out`` in float64.
+
+    The maximum's own term (exactly 1) is left out of the sum and added back
+    through ``log1p(rest)``, which keeps ``-log p`` of a dominant class
+    accurate (see ``row_softmax_terms``). The caller restores ``out[top] = 1``.
+    """
+    if in_place:
+        _exponentiate_row_in_place(out, shift)
+    else:
+        _exponentiate_row(row, out, shift)
+    out[top] = 0.0
+    return _row_sum64(out)
+
+
 @njit(fastmath={"reassoc", "nsz"})
 def _weighted_gap_sum(row, weight, shift):
     """``sum_c w_c (shift - z_c)`` in float64, a zero weight contributing 0 even where ``z_c = -inf``."""
@@ -212,14 +228,7 @@ def _label_row(row, out, label, sample, class_weight, use_class_weight, smoothin
         else:
             smooth_gap = _gap_sum(row, shift)
 
-    # exp(z - max); the maximum's own term (exactly 1) is left out of the sum and added
-    # through log1p, which keeps -log p of a dominant class accurate (see row_softmax_terms)
-    if in_place:
-        _exponentiate_row_in_place(out, shift)
-    else:
-        _exponentiate_row(row, out, shift)
-    out[top] = 0.0
-    rest = _row_sum64(out)
+    rest = _exponentials_except_top(row, out, shift, top, in_place)
     log_sum = np.log1p(rest)
     log_sum_exp = np.float64(shift) + log_sum
 
@@ -364,12 +373,7 @@ def _probability_row(row, out, target, sample, class_weight, use_class_weight, s
         if q != 0.0:
             gap += q * (np.float64(shift) - np.float64(row[c]))
             mass += q
-    if in_place:
-        _exponentiate_row_in_place(out, shift)
-    else:
-        _exponentiate_row(row, out, shift)
-    out[top] = 0.0
-    rest = _row_sum64(out)
+    rest = _exponentials_except_top(row, out, shift, top, in_place)
     log_sum = np.log1p(rest)
     log_sum_exp = np.float64(shift) + log_sum
     loss = gap + mass * log_sum
