@@ -581,7 +581,10 @@ def test_derived_functions_carry_the_signature():
         for suffix in ("_grad", "_value_and_grad"):
             derived = getattr(binary, name + suffix)
             assert derived.__name__ == name + suffix
-            assert inspect.signature(derived) == inspect.signature(function)
+            parameters = dict(inspect.signature(derived).parameters)
+            if name == "sigmoid_binary_cross_entropy":  # its gradient can be written into out=
+                assert parameters.pop("out").default is None
+            assert list(parameters.values()) == list(inspect.signature(function).parameters.values())
         assert name in binary.__all__
 
 

@@ -309,3 +309,60 @@ def test_fused_optimizer_update_equals_the_numpy_update_bit_for_bit(dtype, name,
     for name_, buffers in results["numpy"][1].items():
         for fused, reference in zip(results["numba"][1][name_], buffers):
             np.testing.assert_array_equal(fused, reference)
+
+
+@njit
+def _log1p_array(values, out):
+    for i in range(values.shape[0]):
+        out[i] = _numba.log1p_unit(values[i])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log1p_unit_is_within_three_ulps_of_the_exact_value(dtype):
+    values = np.concatenate([np.linspace(0, 1, 100_001), np.geomspace(1e-300, 1, 2000)]).astype(dtype)
+    result = np.empty_like(values)
+    _log1p_array(values, result)
+    exact = np.log1p(values.astype(np.longdouble))
+    nonzero = exact > 0
+    ulps = np.abs(result[nonzero] - exact[nonzero]) / np.spacing(exact[nonzero].astype(dtype))
+    assert ulps.max() <= 3.0
+    assert result[values == 0].tolist() == [0.0] * int(np.sum(values == 0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(
+    "options", [dict(), dict(pos_weight="per_class", weight="per_class"), dict(weight="per_element", label_smoothing=0.2)]
+)
+def test_binary_kernel_agrees_with_its_numpy_twin(dtype, reduction, options):
+    rng = np.random.default_rng(29)
+    logits = (rng.standard_normal((61, 7)) * 6).astype(dtype)
+    logits[0, :4] = [-np.inf, np.inf, 40, -40]
+    logits[1, 0] = np.nan
+    target = (rng.random((61, 7)) < 0.4).astype(dtype)
+    target[0, :4] = [0, 1, 0, 1]
+    target[2] = rng.random(7)  # soft labels
+    options = dict(options)
+    for name in ("pos_weight", "weight"):
+        if options.get(name) == "per_class":
+            options[name] = rng.uniform(0, 3, 7)
+        elif options.get(name) == "per_element":
+            options[name] = rng.uniform(0, 3, (61, 7))
+    results = {}
+    for backend in ("numpy", "numba"):
+        with kernels.use_backend(backend):
+            results[backend] = crossent.sigmoid_binary_cross_entropy_value_and_grad(
+                logits, target, reduction=reduction, **options
+            )
+            in_place = logits.copy()
+            value, grad = crossent.sigmoid_binary_cross_entropy_value_and_grad(
+                in_place, target, reduction=reduction, out=in_place, **options
+            )
+            assert grad is in_place
+            np.testing.assert_array_equal(grad, results[backend][1])
+    (value, grad), (expected_value, expected_grad) = results["numba"], results["numpy"]
+    assert grad.dtype == dtype
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(expected_grad))
+    rtol = 4e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(value, expected_value, rtol=rtol)
+    np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=rtol * np.nanmax(np.abs(expected_grad)))

@@ -666,6 +666,12 @@ def _losses(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from .bench import run_command
+
+    return run_command(args)
+
+
 def _add_data_arguments(parser, default="digits") -> None:
     parser.add_argument("--dataset", default=default,
                         help="digits (shipped, offline), mnist, fashion-mnist, or a .csv/.npz file "
@@ -781,6 +787,15 @@ def build_parser() -> argparse.ArgumentParser:
                             help="ci: a reduced budget on which the claim must still hold")
     experiment.add_argument("--seed", type=int, default=0)
     experiment.set_defaults(handler=_experiment)
+
+    from .bench import add_arguments as add_bench_arguments
+
+    bench = commands.add_parser("bench", help="time cross-entropy next to naive NumPy, PyTorch and the machine's "
+                                              "limits (memcopy, sgemm)",
+                                description="Time softmax cross-entropy and linear + cross-entropy, forward and "
+                                            "backward, next to naive NumPy, PyTorch CPU and the machine's limits.")
+    add_bench_arguments(bench)
+    bench.set_defaults(handler=_bench)
     return parser
 
 

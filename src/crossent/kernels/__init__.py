@@ -46,6 +46,7 @@ __all__ = [
     "use_compiled",
     "softmax_cross_entropy_label_rows",
     "softmax_cross_entropy_probability_rows",
+    "sigmoid_binary_cross_entropy_elements",
 ]
 
 BACKENDS = ("auto", "numba", "numpy")
@@ -140,5 +141,35 @@ def _rows(name, logits, target, sample_weight, class_weight, smoothing, z_loss, 
             sample_weight[bad] if sample_weight.shape[0] else sample_weight,
             class_weight[bad] if class_weight.shape[0] > 1 else class_weight,
             smoothing, z_loss, scale, None,
+        )
+    return losses, grad if compute_grad else None
+
+
+def sigmoid_binary_cross_entropy_elements(logits, target, positive_weight, weight, scale, out=None, compute_grad=True):
+    """Per-element losses and the scaled gradient of sigmoid binary cross-entropy, on flat C-contiguous arrays.
+
+    See :func:`crossent.kernels._numpy.sigmoid_binary_cross_entropy_elements`;
+    ``out`` as for :func:`softmax_cross_entropy_label_rows`.
+    """
+    from . import _numpy
+
+    if not use_compiled(logits.size) or logits.dtype not in (np.float32, np.float64):
+        losses, grad = _numpy.sigmoid_binary_cross_entropy_elements(
+            logits, target, positive_weight, weight, scale, out
+        )
+        return losses, grad if compute_grad else None
+
+    from . import _numba
+
+    losses = np.empty_like(logits)
+    if out is logits:
+        _numba.sigmoid_binary_cross_entropy_elements_inplace(
+            logits, target, positive_weight, weight, float(scale), losses
+        )
+        grad = logits
+    else:
+        grad = np.empty_like(logits) if out is None else out
+        _numba.sigmoid_binary_cross_entropy_elements(
+            logits, target, positive_weight, weight, float(scale), losses, grad
         )
     return losses, grad if compute_grad else None

@@ -126,3 +126,32 @@ def softmax_cross_entropy_probability_rows(
         np.copyto(out, grad)
         grad = out
     return losses.astype(np.float64), grad
+
+
+def sigmoid_binary_cross_entropy_elements(logits, target, positive_weight, weight, scale, out):
+    r"""Loss and scaled gradient of every element of flat arrays: sigmoid binary cross-entropy.
+
+    .. math::
+
+        l = w\,[p\,y\,\mathrm{softplus}(-x) + (1-y)\,\mathrm{softplus}(x)], \qquad
+        \frac{\partial l}{\partial x} = w\,[(1-y)\,\sigma(x) - p\,y\,\sigma(-x)]
+
+    ``positive_weight`` (p) and ``weight`` (w) are flat arrays, or shape (0,) for 1;
+    a zero coefficient contributes 0 even where softplus is infinite. Returns
+    ``(losses, scale * gradient)`` in the logits' dtype.
+    """
+    from ..losses.binary import _logistic_parts
+
+    softplus_pos, softplus_neg, sigmoid_pos, sigmoid_neg = _logistic_parts(logits)
+    positive_part = target * positive_weight if positive_weight.shape[0] else target
+    negative_part = 1 - target
+    losses = times(positive_part, softplus_neg) + times(negative_part, softplus_pos)
+    grad = negative_part * sigmoid_pos - positive_part * sigmoid_neg
+    if weight.shape[0]:
+        losses = times(weight, losses)
+        grad = grad * weight
+    grad *= scale
+    if out is not None:
+        np.copyto(out, grad)
+        grad = out
+    return losses, grad

@@ -48,12 +48,14 @@ import math
 
 import numpy as np
 
+from .. import kernels
 from .._reduction import gradient_scale, reduce
 from .._validation import (
     _first_position,
     as_float_array,
     broadcast_weight,
     check_finite_nonnegative,
+    check_out,
     check_not_empty,
     check_probabilities,
     check_reduction,
@@ -61,6 +63,7 @@ from .._validation import (
 )
 from ._api import Loss, grad_function, value_and_grad_function
 from ._classification import times
+from .cross_entropy import _deliver
 
 __all__ = [
     "sigmoid_binary_cross_entropy",
@@ -171,8 +174,11 @@ def _sigmoid_binary_cross_entropy(
     label_smoothing=0.0,
     reduction="mean",
     compute_grad,
+    out=None,
 ):
     x, reduction = _elementwise_input(logits, "logits", reduction)
+    if out is not None:
+        out = check_out(out, x)
     y = _binary_target(target, x, "logits")
     element_weight = _elementwise_weight(weight, "weight", x)
     positive_class_weight = _elementwise_weight(pos_weight, "pos_weight", x)
@@ -180,24 +186,31 @@ def _sigmoid_binary_cross_entropy(
     if smoothing > 0:
         y = y * (1 - smoothing) + smoothing / 2
 
-    softplus_pos, softplus_neg, sigmoid_pos, sigmoid_neg = _logistic_parts(x)
-    # l = pw*y*softplus(-x) + (1-y)*softplus(x); times() keeps a zero coefficient
-    # from meeting softplus = inf at x = -inf (a negative label on a masked logit costs 0).
-    positive_part = _multiply(positive_class_weight, y)
-    negative_part = 1 - y
-    losses = times(positive_part, softplus_neg) + times(negative_part, softplus_pos)
-    if element_weight is not None:
-        losses = times(element_weight, losses)
-    value = reduce(losses, reduction, x.size, x.dtype)
-    if not compute_grad:
-        return value, None
+    # l = pw*y*softplus(-x) + (1-y)*softplus(x), dl/dx = w*[(1-y)*sigmoid(x) - pw*y*sigmoid(-x)]:
+    # the fused element kernel (crossent.kernels), the gradient scaled by 1/size once for the mean
+    flat = np.ascontiguousarray(x).reshape(-1)
+    losses, grad = kernels.sigmoid_binary_cross_entropy_elements(
+        flat, np.ascontiguousarray(y).reshape(-1), _flat_or_empty(positive_class_weight, x.dtype),
+        _flat_or_empty(element_weight, x.dtype), gradient_scale(reduction, x.size),
+        out=_flat_out(out, flat), compute_grad=compute_grad,
+    )
+    value = reduce(losses.reshape(x.shape), reduction, x.size, x.dtype)
+    return value, None if grad is None else _deliver(grad.reshape(x.shape), out)
 
-    # dl/dx = w*[(1-y)*sigmoid(x) - pw*y*sigmoid(-x)]: finite even where l = inf.
-    grad = negative_part * sigmoid_pos - positive_part * sigmoid_neg
-    if element_weight is not None:
-        grad = grad * element_weight
-    grad *= gradient_scale(reduction, x.size)
-    return value, grad
+
+def _flat_or_empty(array, dtype) -> np.ndarray:
+    """A weight as a flat C-contiguous array, or shape (0,) for "no weight" (the kernels' convention)."""
+    return np.empty(0, dtype) if array is None else np.ascontiguousarray(array).reshape(-1)
+
+
+def _flat_out(out, flat: np.ndarray):
+    """Where the kernel may write the flat gradient: ``flat`` itself for in-place, a view of ``out``, or None."""
+    if out is None or not out.flags.c_contiguous:
+        return None
+    view = out.reshape(-1)
+    if view.__array_interface__["data"][0] == flat.__array_interface__["data"][0]:
+        return flat
+    return None if np.may_share_memory(view, flat) else view
 
 
 def sigmoid_binary_cross_entropy(
