@@ -93,12 +93,13 @@ def _assert_close(actual, expected, dtype):
 @pytest.mark.parametrize("sample_weight", [False, True])
 @pytest.mark.parametrize("smoothing, z_loss", [(0.0, 0.0), (0.1, 0.0), (0.0, 1e-3), (0.3, 0.05), (1.0, 0.0)])
 @pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
+@pytest.mark.parametrize("n_classes", [13, 77])  # the few-classes and the long-row label kernels
 def test_kernel_equals_its_numpy_twin_for_every_option(
-    dtype, class_weight, sample_weight, smoothing, z_loss, target_kind
+    dtype, class_weight, sample_weight, smoothing, z_loss, target_kind, n_classes
 ):
     rng = np.random.default_rng(7)
-    problem = _problem(rng, dtype, 37, 13, class_weight=class_weight, sample_weight=sample_weight)
-    expected, actual = _both(*problem, smoothing, z_loss, 1 / 37, target_kind)
+    problem = _problem(rng, dtype, 137, n_classes, class_weight=class_weight, sample_weight=sample_weight)
+    expected, actual = _both(*problem, smoothing, z_loss, 1 / 137, target_kind)
     _assert_close(actual, expected, dtype)
 
 
@@ -145,13 +146,16 @@ def test_label_kernel_target_on_a_masked_class_gives_infinite_loss_and_finite_gr
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("options", [dict(), dict(class_weight="per_row", sample_weight=True)])
 @pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
-def test_in_place_gradient_overwrites_every_logit_and_equals_the_out_of_place_result(dtype, options, target_kind):
+@pytest.mark.parametrize("n_classes", [17, 50])
+def test_in_place_gradient_overwrites_every_logit_and_equals_the_out_of_place_result(
+    dtype, options, target_kind, n_classes
+):
     rng = np.random.default_rng(11)
-    logits, labels, samples, weights = _problem(rng, dtype, 29, 17, **options)
+    logits, labels, samples, weights = _problem(rng, dtype, 129, n_classes, **options)
     logits[4] = np.nan  # a row the twin finishes: it must be overwritten too
     kernel, target = kernels.softmax_cross_entropy_label_rows, labels
     if target_kind == "probabilities":
-        kernel, target = kernels.softmax_cross_entropy_probability_rows, _probabilities(rng, labels, 17, dtype)
+        kernel, target = kernels.softmax_cross_entropy_probability_rows, _probabilities(rng, labels, n_classes, dtype)
     with kernels.use_backend("numba"):
         expected_losses, expected_grad = kernel(logits, target, samples, weights, 0.1, 1e-3, 0.25)
         buffer = logits.copy()

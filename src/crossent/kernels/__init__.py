@@ -127,7 +127,10 @@ def _rows(name, logits, target, sample_weight, class_weight, smoothing, z_loss, 
     losses = np.empty(n_rows, np.float64)
     row_ok = np.empty(n_rows, np.bool_)
     arguments = (target, sample_weight, class_weight, float(smoothing), float(z_loss), float(scale))
-    if out is logits:
+    if name == "softmax_cross_entropy_label_rows" and logits.shape[1] <= _numba.SMALL_CLASSES:
+        grad = np.empty_like(logits) if out is None else out
+        _numba.softmax_cross_entropy_label_rows_few_classes(logits, *arguments, grad, losses, row_ok)
+    elif out is logits:
         getattr(_numba, name + "_inplace")(logits, *arguments, losses, row_ok)
         grad = logits
     else:
