@@ -300,10 +300,49 @@ def softmax_cross_entropy_label_rows(
               False)
 
 
-#: rows per block of the few-classes kernel: a (C, 64) transposed block stays in L1 for C <= 32
-SMALL_BLOCK_ROWS = 64
+#: rows per block of the few-classes kernel: a (C, 256) transposed block stays in L2 for C <= 32
+SMALL_BLOCK_ROWS = 256
 #: the few-classes kernel serves C up to this; beyond, a row is long enough to vectorise along
 SMALL_CLASSES = 32
+
+
+@njit(fastmath=_CONTRACT)
+def _running_maximum(maximum, values):
+    for r in range(values.shape[0]):
+        maximum[r] = _nan_propagating_maximum(maximum[r], values[r])
+
+
+@njit(fastmath=_CONTRACT)
+def _mark_position(position, values, maximum, c):
+    for r in range(values.shape[0]):
+        if values[r] == maximum[r]:
+            position[r] = c
+
+
+@njit(fastmath=_CONTRACT)
+def _add_gap(total, values, shift, weight):
+    if weight != 0.0:
+        for r in range(values.shape[0]):
+            total[r] += weight * (np.float64(shift[r]) - np.float64(values[r]))
+
+
+@njit(fastmath=_CONTRACT)
+def _add_gap_per_row(total, values, shift, weights):
+    for r in range(values.shape[0]):
+        gap = np.float64(weights[r]) * (np.float64(shift[r]) - np.float64(values[r]))
+        total[r] += gap if weights[r] != 0 else 0.0
+
+
+@njit(fastmath=_CONTRACT)
+def _exponentiate_shifted(values, shift):
+    for r in range(values.shape[0]):
+        values[r] = exp_nonpositive(values[r] - shift[r])
+
+
+@njit(fastmath=_CONTRACT)
+def _accumulate64(total, values):
+    for r in range(values.shape[0]):
+        total[r] += np.float64(values[r])
 
 
 @njit(fastmath=_CONTRACT)
@@ -326,36 +365,30 @@ def _label_block(logits, out, labels, sample_weight, class_weight, smoothing, z_
     for r in range(n):
         for c in range(n_classes):
             block[c, r] = logits[start + r, c]
+    # every loop below runs along the rows of one class: 1-D contiguous views, which vectorise
     shift = block[0].copy()
     for c in range(1, n_classes):
-        for r in range(n):
-            shift[r] = _nan_propagating_maximum(shift[r], block[c, r])
+        _running_maximum(shift, block[c])
     top = np.zeros(n, np.intp)
     for c in range(n_classes - 1, -1, -1):  # the first position of the maximum wins
-        for r in range(n):
-            if block[c, r] == shift[r]:
-                top[r] = c
+        _mark_position(top, block[c], shift, c)
     smooth_gap = np.zeros(n)
     if smoothing > 0.0:
         for c in range(n_classes):
-            for r in range(n):
-                w = 1.0
-                if use_class_weight:
-                    w = np.float64(class_weight[start + r, c] if weight_per_row else class_weight[0, c])
-                gap = w * (np.float64(shift[r]) - np.float64(block[c, r]))
-                smooth_gap[r] += gap if w != 0.0 else 0.0
+            if use_class_weight and weight_per_row:
+                _add_gap_per_row(smooth_gap, block[c], shift, class_weight[start:stop, c])
+            else:
+                _add_gap(smooth_gap, block[c], shift, np.float64(class_weight[0, c]) if use_class_weight else 1.0)
     label_gap = np.empty(n)
     for r in range(n):
         label_gap[r] = np.float64(shift[r]) - np.float64(block[labels[start + r], r])
     for c in range(n_classes):
-        for r in range(n):
-            block[c, r] = exp_nonpositive(block[c, r] - shift[r])
+        _exponentiate_shifted(block[c], shift)
     for r in range(n):
         block[top[r], r] = 0.0
     rest = np.zeros(n)
     for c in range(n_classes):
-        for r in range(n):
-            rest[r] += np.float64(block[c, r])
+        _accumulate64(rest, block[c])
     for r in range(n):
         block[top[r], r] = 1.0
     for r in range(n):
