@@ -22,7 +22,7 @@ from crossent.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "cross_entropy.py"
 TINY = ["--scale", "0.001"]
-CE_ROWS = [bench.CROSSENT, bench.IN_PLACE, bench.NAIVE, bench.TORCH, bench.MEMCOPY]
+CE_ROWS = [bench.CROSSENT, bench.IN_PLACE, bench.NAIVE, bench.TORCH, bench.EXPONENTIAL_FLOOR, bench.MEMCOPY]
 LINEAR_ROWS = [bench.LINEAR_CROSSENT, bench.LINEAR_NUMPY, bench.LINEAR_TORCH, bench.SGEMM]
 
 

@@ -33,6 +33,10 @@ Rows of the softmax cross-entropy tables:
 * ``naive NumPy`` -- :func:`naive_numpy_cross_entropy`, written plainly;
 * ``PyTorch CPU`` -- ``torch.nn.functional.cross_entropy`` and ``backward()`` on
   a leaf tensor that shares the logits' memory, when torch is importable;
+* ``exp alone`` -- the compute floor: the kernels' exponential of every logit,
+  read once and written once (``crossent.kernels._numba.shifted_exponentials``);
+  on a CPU without fast vector exponentials this, not memory, bounds a one-pass
+  kernel;
 * ``memcopy`` -- the machine's limit: ``np.copyto`` of the logits into a
   preallocated array of the same shape (every byte read once and written once,
   which is what a fused in-place forward and backward has to do at least).
@@ -113,6 +117,7 @@ TARGETS = {
 
 CROSSENT, IN_PLACE, NAIVE, TORCH = "crossent", "crossent in place", "naive NumPy", "PyTorch CPU"
 MEMCOPY = "memcopy (machine limit)"
+EXPONENTIAL_FLOOR = "exp alone (compute floor)"
 LINEAR_CROSSENT, LINEAR_NUMPY, LINEAR_TORCH = "crossent fused", "NumPy unfused", "PyTorch CPU unfused"
 SGEMM = "3 sgemm calls (machine limit)"
 NOT_AVAILABLE = "n/a"
@@ -337,6 +342,7 @@ def _softmax_table(workload: str, title: str, shape: tuple, dtype, repeat: int, 
     rows.append(_Row(NAIVE, run=lambda _: naive_numpy_cross_entropy(logits, labels, **naive_options)))
     rows.append(_torch_softmax_row(logits, labels, options))
     copy_target = np.empty_like(logits)
+    rows.append(_exponential_floor_row(logits, copy_target))
     rows.append(_Row(MEMCOPY, run=lambda _: np.copyto(copy_target, logits), limit=True))
 
     _measure(rows, repeat)
@@ -360,6 +366,14 @@ def _softmax_table(workload: str, title: str, shape: tuple, dtype, repeat: int, 
              "columns": list(CE_COLUMNS), "limit": MEMCOPY, "moved_bytes": moved_bytes, "rows": table_rows}
     table["target"] = _target(workload, table)
     return table
+
+
+def _exponential_floor_row(logits, out) -> _Row:
+    """The kernels' exponential alone over the logits (read, exponentiate, write): a one-pass kernel's floor."""
+    from .kernels import _numba
+
+    shift = logits.dtype.type(logits.max())
+    return _Row(EXPONENTIAL_FLOOR, run=lambda _: _numba.shifted_exponentials(logits, shift, out))
 
 
 def _torch_softmax_row(logits, labels, options: dict) -> _Row:

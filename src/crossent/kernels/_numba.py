@@ -649,3 +649,17 @@ def sigmoid_binary_cross_entropy_elements(logits, target, positive_weight, weigh
 def sigmoid_binary_cross_entropy_elements_inplace(logits, target, positive_weight, weight, scale, losses):
     """:func:`sigmoid_binary_cross_entropy_elements` writing the gradient over ``logits``."""
     _binary_elements(logits, target, positive_weight, weight, scale, losses, logits)
+
+
+# -- a measuring stick ---------------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=_CACHE, fastmath=_CONTRACT)
+def shifted_exponentials(values, shift, out):
+    """``out = exp(values - shift)`` row by row with the kernels' exponential (``shift >= max(values)``).
+
+    The compute floor of any one-pass softmax kernel on this machine: one
+    exponential per element, one read and one write; ``crossent bench`` times it.
+    """
+    for i in prange(values.shape[0]):
+        _exponentiate_row(values[i], out[i], shift)
