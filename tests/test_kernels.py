@@ -370,3 +370,14 @@ def test_binary_kernel_agrees_with_its_numpy_twin(dtype, reduction, options):
     rtol = 4e-6 if dtype == np.float32 else 1e-14
     np.testing.assert_allclose(value, expected_value, rtol=rtol)
     np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=rtol * np.nanmax(np.abs(expected_grad)))
+
+
+def test_log1p_of_nonnegative_float64_is_within_three_ulps_and_keeps_infinity():
+    values = np.concatenate([np.linspace(0, 40, 40_001), np.geomspace(1e-300, 1e300, 3000), [np.inf]])
+    result = np.empty_like(values)
+    _numba._log1p_nonnegative_array(values, result)
+    exact = np.log1p(values.astype(np.longdouble))
+    finite = np.isfinite(exact) & (exact > 0)
+    ulps = np.abs(result[finite] - exact[finite]) / np.spacing(exact[finite].astype(np.float64))
+    assert ulps.max() <= 3.0
+    assert result[-1] == np.inf and result[0] == 0

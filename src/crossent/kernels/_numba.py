@@ -230,7 +230,8 @@ def _label_row(row, out, label, sample, class_weight, use_class_weight, smoothin
 
     rest = _exponentials_except_top(row, out, shift, top, in_place)
     loss, probability_scale, smooth_step, label_step = _label_row_terms(
-        shift, label_gap, smooth_gap, weight_total, rest, sample, weight, smoothing, z_loss, scale, n_classes
+        shift, label_gap, smooth_gap, weight_total, rest, np.log1p(rest), sample, weight, smoothing, z_loss, scale,
+        n_classes,
     )
     probability_scale = out.dtype.type(probability_scale)
     smooth_step = out.dtype.type(smooth_step)
@@ -249,16 +250,15 @@ def _label_row(row, out, label, sample, class_weight, use_class_weight, smoothin
 
 
 @njit
-def _label_row_terms(shift, label_gap, smooth_gap, weight_total, rest, sample, weight, smoothing, z_loss, scale,
-                     n_classes):
+def _label_row_terms(shift, label_gap, smooth_gap, weight_total, rest, log_sum, sample, weight, smoothing, z_loss,
+                     scale, n_classes):
     """The row's loss and the three factors of its gradient, from its sums (all float64).
 
-    With ``log_sum = log1p(rest)``, ``lse = shift + log_sum``:
+    With ``log_sum = log1p(rest)`` (given), ``lse = shift + log_sum``:
     loss ``(1 - eps) d (label_gap + log_sum) + eps / C s (smooth_gap + W log_sum) + lambda d lse^2``;
     gradient ``probability_scale * e_c - smooth_step * w_c - label_step * [c = y]`` where ``e_c =
     exp(z_c - shift)``, ``probability_scale = scale (sum_c q_c + 2 lambda d lse) / (1 + rest)``.
     """
-    log_sum = np.log1p(rest)
     log_sum_exp = np.float64(shift) + log_sum
     loss = 0.0
     if weight != 0.0:
@@ -346,6 +346,26 @@ def _accumulate64(total, values):
 
 
 @njit(fastmath=_CONTRACT)
+def _log1p_nonnegative_array(values, out):
+    """``out = log1p(values)`` for float64 ``values >= 0`` (or +inf), vectorisable.
+
+    Below 1, :func:`log1p_unit` directly; from 1 on, ``1 + x`` loses nothing
+    that matters and ``log(1 + x) = k ln 2 + log1p(m - 1)`` with ``1 + x = 2^k m``,
+    ``m`` in [1, 2) taken from the exponent bits. Both are computed and one is kept.
+    """
+    for i in range(values.shape[0]):
+        x = values[i]
+        bits = np.float64(1.0 + x).view(np.int64)
+        exponent = (bits >> 52) - 1023
+        mantissa = np.int64((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000).view(np.float64)
+        small = x < 1.0
+        result = log1p_unit(x if small else mantissa - 1.0)
+        if not small:
+            result += np.float64(exponent) * 0.6931471805599453
+        out[i] = result if x < np.inf else x
+
+
+@njit(fastmath=_CONTRACT)
 def _label_block(logits, out, labels, sample_weight, class_weight, smoothing, z_loss, scale, start, stop,
                  losses, row_ok):
     """Rows ``start:stop`` of :func:`softmax_cross_entropy_label_rows` for few classes.
@@ -391,6 +411,8 @@ def _label_block(logits, out, labels, sample_weight, class_weight, smoothing, z_
         _accumulate64(rest, block[c])
     for r in range(n):
         block[top[r], r] = 1.0
+    log_sum = np.empty(n)
+    _log1p_nonnegative_array(rest, log_sum)
     for r in range(n):
         i = start + r
         if not (shift[r] > -np.inf and shift[r] < np.inf):  # NaN, +inf, or no mass: the twin's row
@@ -403,8 +425,8 @@ def _label_block(logits, out, labels, sample_weight, class_weight, smoothing, z_
         weight = sample * (np.float64(weights[label]) if use_class_weight else 1.0)
         weight_total = _row_sum64(weights) if use_class_weight else np.float64(n_classes)
         losses[i], probability_scale, smooth_step, label_step = _label_row_terms(
-            shift[r], label_gap[r], smooth_gap[r], weight_total, rest[r], sample, weight, smoothing, z_loss,
-            scale, n_classes,
+            shift[r], label_gap[r], smooth_gap[r], weight_total, rest[r], log_sum[r], sample, weight, smoothing,
+            z_loss, scale, n_classes,
         )
         probability_scale = out.dtype.type(probability_scale)
         smooth_step = out.dtype.type(smooth_step)
