@@ -381,3 +381,24 @@ def test_log1p_of_nonnegative_float64_is_within_three_ulps_and_keeps_infinity():
     ulps = np.abs(result[finite] - exact[finite]) / np.spacing(exact[finite].astype(np.float64))
     assert ulps.max() <= 3.0
     assert result[-1] == np.inf and result[0] == 0
+
+
+def test_a_bad_backend_variable_is_one_line_from_the_cli_and_a_value_error_from_the_library():
+    import os
+    import subprocess
+    import sys
+
+    environment = dict(os.environ, CROSSENT_BACKEND="gpu")
+    cli = subprocess.run([sys.executable, "-m", "crossent", "train", "--quiet"], env=environment,
+                         capture_output=True, text=True)
+    assert cli.returncode == 2 and cli.stdout == ""
+    assert cli.stderr.strip().splitlines() == [
+        "crossent train: error: CROSSENT_BACKEND must be one of auto, numba, numpy, got 'gpu'"
+    ]
+    library = subprocess.run(
+        [sys.executable, "-c", "import numpy as np, crossent\n"
+         "try:\n    crossent.softmax_cross_entropy(np.zeros((2, 3)), np.zeros(2, int))\n"
+         "except ValueError as error:\n    print(error)"],
+        env=environment, capture_output=True, text=True,
+    )
+    assert library.stdout.strip() == "CROSSENT_BACKEND must be one of auto, numba, numpy, got 'gpu'"

@@ -804,9 +804,12 @@ def main(argv=None) -> int:
     from .serialization import ModelFileError
     from .train import TrainingDivergedError
 
+    from . import kernels
+
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        kernels.backend()  # a bad CROSSENT_BACKEND is one line here, not a failure in the middle of a run
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()

@@ -60,19 +60,24 @@ def _check_backend(name, source: str) -> str:
     return name
 
 
-_backend = _check_backend(os.environ.get("CROSSENT_BACKEND", "auto").strip().lower(), "CROSSENT_BACKEND")
+# a wrong CROSSENT_BACKEND must not break `import crossent`: it is reported by the first call that needs it
+_backend = os.environ.get("CROSSENT_BACKEND", "auto").strip().lower()
 
 
 def backend() -> str:
-    """The backend in use now: ``"auto"``, ``"numba"`` or ``"numpy"``."""
-    return _backend
+    """The backend in use now: ``"auto"``, ``"numba"`` or ``"numpy"`` (ValueError for a bad ``CROSSENT_BACKEND``)."""
+    return _check_backend(_backend, "CROSSENT_BACKEND")
 
 
 def use_compiled(n_elements: int) -> bool:
     """Whether an array of ``n_elements`` goes to the compiled kernel under the current backend."""
     if _backend == "auto":
         return n_elements >= COMPILED_MIN_ELEMENTS
-    return _backend == "numba"
+    if _backend == "numba":
+        return True
+    if _backend == "numpy":
+        return False
+    return backend() == "numba"  # raises, naming the variable and its value
 
 
 @contextlib.contextmanager
