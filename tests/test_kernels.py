@@ -402,3 +402,27 @@ def test_a_bad_backend_variable_is_one_line_from_the_cli_and_a_value_error_from_
         env=environment, capture_output=True, text=True,
     )
     assert library.stdout.strip() == "CROSSENT_BACKEND must be one of auto, numba, numpy, got 'gpu'"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("in_place", [False, True])
+def test_long_rows_with_the_maximum_moving_between_chunks(dtype, in_place):
+    chunk = _numba.ROW_CHUNK
+    rng = np.random.default_rng(31)
+    n_classes = 3 * chunk + 17
+    logits = (rng.standard_normal((6, n_classes)) * 3).astype(dtype)
+    logits[0, :chunk] = -np.inf  # a first chunk without mass
+    logits[1, -1] = 50  # the maximum in the last, short chunk
+    logits[2, chunk + 5] = logits[2, 2 * chunk + 9] = 40  # a tie across chunks: the first position is the top
+    logits[3, ::-1].sort()  # increasing: a new maximum in every chunk
+    logits[4, 7] = 60  # the top in the first chunk, far above the rest
+    labels = np.array([chunk + 1, n_classes - 1, 2 * chunk + 9, 0, 7, 3])
+    weights = rng.uniform(0.5, 2, (1, n_classes)).astype(dtype)
+    samples = np.ones(6, dtype)
+    expected = _numpy.softmax_cross_entropy_label_rows(logits, labels, samples, weights, 0.2, 1e-3, 0.5, None)
+    with kernels.use_backend("numba"):
+        buffer = logits.copy()
+        actual = kernels.softmax_cross_entropy_label_rows(
+            buffer, labels, samples, weights, 0.2, 1e-3, 0.5, out=buffer if in_place else None
+        )
+    _assert_close(actual, expected, dtype)
