@@ -406,8 +406,8 @@ def test_a_bad_backend_variable_is_one_line_from_the_cli_and_a_value_error_from_
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("in_place", [False, True])
-def test_long_rows_with_the_maximum_moving_between_chunks(dtype, in_place):
-    chunk = _numba.ROW_CHUNK
+def test_long_rows_with_a_late_maximum_ties_and_a_leading_block_of_minus_infinity(dtype, in_place):
+    chunk = 1024
     rng = np.random.default_rng(31)
     n_classes = 3 * chunk + 17
     logits = (rng.standard_normal((6, n_classes)) * 3).astype(dtype)
