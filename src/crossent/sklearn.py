@@ -1,0 +1,859 @@
+r"""scikit-learn estimators on crossent's models, losses and optimisers.
+
+``import crossent`` does not import this module (nor scikit-learn); ``import
+crossent.sklearn`` does, and needs ``pip install crossent[sklearn]``.
+
+* :class:`SoftmaxClassifier`: :class:`crossent.nn.SoftmaxRegression`, softmax over the classes;
+* :class:`MLPClassifier`: :class:`crossent.nn.MLP`, softmax over the classes;
+* :class:`BinaryLogisticClassifier`: :class:`crossent.nn.LogisticRegression`, one sigmoid (binary
+  classification) or one sigmoid per label (multi-label classification).
+
+Objective
+---------
+Every estimator minimises, over the training rows :math:`n` with sample
+weights :math:`s_n` (``sample_weight`` times the class weight of the row's
+class, 1 when absent), the weighted mean loss plus an L2 penalty on the
+weight matrices (never on the biases):
+
+.. math::
+
+    J(\theta) = \frac{\sum_n s_n L_n}{\sum_n s_n} + \frac{\alpha}{2} \sum_l \lVert W_l \rVert_F^2,
+    \qquad
+    \nabla_{W_l} J = \frac{\sum_n s_n \nabla_{W_l} L_n}{\sum_n s_n} + \alpha W_l .
+
+:math:`L_n` is the chosen loss of row :math:`n` on the logits (for
+cross-entropy :math:`\log\sum_c e^{z_{nc}} - z_{n y_n}`, whose gradient with
+respect to the logits is :math:`\mathrm{softmax}(z_n) - \mathrm{onehot}(y_n)`);
+for multi-label targets it is the mean of the K per-label sigmoid
+cross-entropies. The penalty's gradient :math:`\alpha W` is weight decay: a
+plain gradient step multiplies :math:`W` by :math:`1 - \eta\alpha` before
+following the loss gradient.
+
+With unit weights the minimiser of :math:`J` is that of scikit-learn's
+``LogisticRegression(C=C)`` (``C * sum_n L_n + ||W||^2 / 2``, intercept not
+penalised) for :math:`\alpha = 1 / (C \sum_n s_n)`.
+
+Solvers: ``"lbfgs"`` minimises :math:`J` on the whole training set with
+``scipy.optimize.minimize(method="L-BFGS-B")`` on the flat parameter vector;
+``"gd"`` takes full-batch gradient steps; ``"sgd"``, ``"momentum"``,
+``"nesterov"`` and ``"adam"`` take steps on minibatches of ``batch_size``
+rows, reshuffled every epoch. A minibatch of :math:`B` rows estimates the
+gradient of :math:`J` without bias: its weighted loss sum is divided by
+:math:`B \bar s` (:math:`\bar s` the mean weight over the training rows), not by
+the batch's own weight sum.
+
+Examples
+--------
+>>> from crossent.datasets import load_digits
+>>> from crossent.sklearn import SoftmaxClassifier
+>>> X_train, y_train, X_test, y_test = load_digits(seed=0)
+>>> classifier = SoftmaxClassifier(solver="lbfgs", alpha=1e-3, max_iter=300).fit(X_train, y_train)
+>>> classifier.classes_
+array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+>>> bool(classifier.score(X_test, y_test) > 0.93)
+True
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import warnings
+
+import numpy as np
+import scipy.optimize
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import _describe
+from .functional import log_sigmoid, log_softmax, sigmoid, softmax
+from .losses import Loss, SigmoidBinaryCrossEntropyLoss, SigmoidFocalLoss, get_loss
+from .nn import MLP, LogisticRegression, SoftmaxRegression
+from .train import make_optimizer
+
+__all__ = ["SoftmaxClassifier", "MLPClassifier", "BinaryLogisticClassifier", "SOLVERS"]
+
+#: solvers of every estimator; all but "lbfgs" go through :func:`crossent.train.make_optimizer`
+SOLVERS = ("sgd", "momentum", "nesterov", "adam", "gd", "lbfgs")
+_STOCHASTIC_SOLVERS = ("sgd", "momentum", "nesterov", "adam")
+#: losses on sigmoid logits that take per-element weights (the binary estimator's losses)
+_SIGMOID_LOSSES = (SigmoidBinaryCrossEntropyLoss, SigmoidFocalLoss)
+#: loss options the estimator sets itself
+_RESERVED_OPTIONS = ("reduction", "sample_weight", "ignore_index", "axis")
+
+
+def _check_integer(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_real(value, name: str, *, low: float, low_inclusive: bool = True, high: float | None = None,
+                high_inclusive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    value = float(value)
+    too_low = value < low or (value == low and not low_inclusive)
+    too_high = high is not None and (value > high or (value == high and not high_inclusive))
+    if not np.isfinite(value) or too_low or too_high:
+        interval = ("[" if low_inclusive else "(") + f"{low:g}, " + ("inf)" if high is None else
+                                                                     f"{high:g}" + ("]" if high_inclusive else ")"))
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return value
+
+
+def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
+    """sample_weight as float64 (n_samples,), finite and >= 0, or None."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, float(sample_weight))
+    weights = np.asarray(sample_weight)
+    if weights.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {weights.dtype}")
+    weights = weights.astype(np.float64)
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), one weight per row of X, got shape {weights.shape}"
+        )
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        position = int(np.argmax(bad))
+        raise ValueError(f"sample_weight must be finite and >= 0; found {weights[position]!r} at row {position}")
+    return weights
+
+
+class _Classifier(ClassifierMixin, BaseEstimator):
+    """Fitting, prediction and the scikit-learn protocol shared by the three estimators.
+
+    A subclass sets ``_multilabel_support`` and defines :meth:`_build_model`;
+    its ``__init__`` lists every hyperparameter (scikit-learn reads them from
+    the signature).
+    """
+
+    _multilabel_support = False
+
+    # ------------------------------------------------------------------ hyperparameters
+
+    def _check_hyperparameters(self) -> None:
+        if not isinstance(self.solver, str) or self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(map(repr, SOLVERS))}, got {_describe(self.solver)}")
+        if self.learning_rate is not None:
+            _check_real(self.learning_rate, "learning_rate", low=0.0, low_inclusive=False)
+        _check_real(self.momentum, "momentum", low=0.0, high=1.0, high_inclusive=False)
+        _check_real(self.alpha, "alpha", low=0.0)
+        _check_integer(self.batch_size, "batch_size", 1)
+        _check_integer(self.max_iter, "max_iter", 1)
+        _check_real(self.tol, "tol", low=0.0)
+        _check_real(self.validation_fraction, "validation_fraction", low=0.0, low_inclusive=False, high=1.0,
+                    high_inclusive=False)
+        _check_integer(self.n_iter_no_change, "n_iter_no_change", 1)
+        _check_integer(self.verbose, "verbose", 0)
+        for name in ("early_stopping", "warm_start", "shuffle"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {_describe(getattr(self, name))}")
+        if self.class_weight is not None and self.class_weight != "balanced" and not isinstance(self.class_weight, dict):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, "
+                             f"got {_describe(self.class_weight)}")
+
+    def _make_loss(self) -> Loss:
+        """The loss object with reduction="sum" (the estimator divides by the weight total itself)."""
+        options = {} if self.loss_options is None else self.loss_options
+        if not isinstance(options, dict):
+            raise TypeError(f"loss_options must be a dict or None, got {_describe(options)}")
+        reserved = sorted(set(options) & set(_RESERVED_OPTIONS + (("weight",) if self._sigmoid else ())))
+        if reserved:
+            raise ValueError(
+                f"loss_options must not set {reserved}: the estimator sets the reduction and passes "
+                f"sample_weight / class_weight itself"
+            )
+        if isinstance(self.loss, Loss):
+            if options:
+                raise ValueError("loss_options must be None when loss is a Loss object (configure the object)")
+            loss = type(self.loss)(**{k: v for k, v in self.loss.options.items() if k != "reduction"},
+                                   reduction="sum")
+        elif isinstance(self.loss, str):
+            loss = get_loss(self.loss, **options, reduction="sum")
+        else:
+            raise TypeError(f"loss must be a loss name or a crossent Loss object, got {_describe(self.loss)}")
+        parameters = list(inspect.signature(type(loss).function).parameters)
+        if self._sigmoid:
+            if not isinstance(loss, _SIGMOID_LOSSES):
+                raise ValueError(
+                    f"loss must be a sigmoid loss on logits ('sigmoid_binary_cross_entropy' or 'sigmoid_focal') "
+                    f"for {type(self).__name__}, got {_describe(self.loss)}"
+                )
+        elif parameters[0] != "logits" or "sample_weight" not in parameters or isinstance(loss, _SIGMOID_LOSSES):
+            raise ValueError(
+                f"loss must be a softmax loss on logits that takes sample_weight (e.g. 'cross_entropy', 'focal', "
+                f"'generalized_cross_entropy'), got {_describe(self.loss)}"
+            )
+        return loss
+
+    # ------------------------------------------------------------------ targets
+
+    @property
+    def _sigmoid(self) -> bool:
+        return self._multilabel_support
+
+    def _prepare_targets(self, y, classes_given=None, first_call=True):
+        """(encoded targets, classes, multilabel) from y; sets nothing."""
+        if self._multilabel_support and np.ndim(y) == 2 and np.shape(y)[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected; it is used as y.ravel()",
+                          DataConversionWarning, stacklevel=3)
+            y = np.ravel(y)
+        check_classification_targets(y)
+        kind = type_of_target(y)
+        if kind == "multilabel-indicator":
+            if not self._multilabel_support:
+                raise ValueError(f"{type(self).__name__} takes one label per row; got a multi-label indicator "
+                                 f"matrix y of shape {np.shape(y)} (BinaryLogisticClassifier takes those)")
+            y = np.asarray(y)
+            classes = np.arange(y.shape[1])
+            if classes_given is not None and not np.array_equal(np.asarray(classes_given), classes):
+                raise ValueError(f"classes must be np.arange({y.shape[1]}) for a multi-label y, got {classes_given!r}")
+            if not first_call and not self._multilabel:
+                raise ValueError("y is multi-label but the estimator was fitted on one label per row")
+            if not first_call and y.shape[1] != self.classes_.size:
+                raise ValueError(f"y has {y.shape[1]} labels, the estimator was fitted on {self.classes_.size}")
+            return (y > 0).astype(np.float64), classes, True
+        y = np.asarray(y)
+        if classes_given is not None:
+            classes = np.unique(np.asarray(classes_given))
+            unknown = np.setdiff1d(np.unique(y), classes)
+            if unknown.size:
+                raise ValueError(f"y contains labels {unknown.tolist()} that are not in classes {classes.tolist()}")
+        elif first_call:
+            classes = np.unique(y)
+        else:
+            classes = self.classes_
+            unknown = np.setdiff1d(np.unique(y), classes)
+            if unknown.size:
+                raise ValueError(f"y contains labels {unknown.tolist()} the estimator was not fitted on "
+                                 f"(classes_ = {classes.tolist()})")
+        if not first_call and self._multilabel:
+            raise ValueError("y has one label per row but the estimator was fitted on a multi-label y")
+        if classes.size < 2:
+            raise ValueError(f"y has 1 class ({classes.tolist()}); a classifier needs at least 2 classes")
+        if self._sigmoid and classes.size > 2:
+            raise ValueError(f"Only binary classification is supported. The type of the target is multiclass: "
+                             f"y has {classes.size} classes ({type(self).__name__} is binary or multi-label; "
+                             f"SoftmaxClassifier takes several classes)")
+        indices = np.searchsorted(classes, y)
+        if self._sigmoid:
+            return indices.astype(np.float64), classes, False
+        return indices.astype(np.int64), classes, False
+
+    def _row_weights(self, sample_weight, targets, classes, multilabel: bool, *, incremental: bool):
+        """Per-row weights s_n = sample_weight * class weight, float64 (n,), or None for all ones."""
+        weights = _check_sample_weight(sample_weight, targets.shape[0])
+        if self.class_weight is None:
+            return weights
+        if multilabel:
+            raise ValueError("class_weight is not supported for a multi-label y; pass sample_weight instead")
+        if self.class_weight == "balanced" and incremental:
+            raise ValueError("class_weight='balanced' needs the class frequencies of the whole training set; "
+                             "partial_fit sees one chunk at a time (pass a dict or sample_weight)")
+        labels = targets.astype(np.int64)
+        if self.class_weight == "balanced":
+            present = np.unique(labels)
+            # compute_class_weight needs every class present; absent classes get no rows anyway
+            per_class = np.ones(classes.size)
+            per_class[present] = compute_class_weight("balanced", classes=present, y=labels)
+        else:
+            unknown = [key for key in self.class_weight if key not in set(classes.tolist())]
+            if unknown:
+                raise ValueError(f"class_weight has keys {unknown} that are not classes ({classes.tolist()})")
+            per_class = np.array([float(self.class_weight.get(c, 1.0)) for c in classes.tolist()])
+            _check_sample_weight(per_class, classes.size)
+        row_class_weight = per_class[labels]
+        return row_class_weight if weights is None else weights * row_class_weight
+
+    # ------------------------------------------------------------------ objective
+
+    def _new_model(self, n_features: int, n_outputs: int, rng: np.random.Generator):
+        return self._build_model(n_features, n_outputs, int(rng.integers(2**31 - 1)))
+
+    def _objective(self, X, targets, weights, mean_weight: float, *, training: bool = True):
+        """J on (X, targets) and its gradients (``model_.gradients()``, overwritten).
+
+        ``weights`` None means unit weights; ``mean_weight`` is the divisor
+        :math:`\\bar s` of an unbiased estimate (the batch's own mean for full batch).
+        """
+        model = self.model_
+        logits = model.forward(X, training=training)
+        one_output = self._sigmoid and logits.shape[1] == 1
+        inputs = logits[:, 0] if one_output else logits
+        batch = {}
+        if weights is not None:
+            if self._sigmoid:
+                batch["weight"] = weights if one_output else weights[:, None]
+            else:
+                batch["sample_weight"] = weights
+        value, grad = self._loss.value_and_grad(inputs, targets, **batch)
+        denominator = X.shape[0] * mean_weight * (1 if one_output or not self._sigmoid else logits.shape[1])
+        scale = 0.0 if denominator == 0 else 1.0 / denominator
+        grad = np.reshape(grad, logits.shape)
+        grad *= scale
+        model.backward(grad, need_input_grad=False)
+        gradients = model.gradients()
+        penalty = 0.0
+        if self.alpha:
+            for index in self._penalized:
+                weight_matrix = model.parameters()[index]
+                penalty += 0.5 * self.alpha * float(np.vdot(weight_matrix, weight_matrix))
+                gradients[index] += self.alpha * weight_matrix
+        return float(value) * scale + penalty, gradients
+
+    def _data_loss(self, X, targets, weights) -> float:
+        """Weighted mean loss without the penalty (evaluation mode), for validation."""
+        logits = self.model_.forward(X)
+        one_output = self._sigmoid and logits.shape[1] == 1
+        inputs = logits[:, 0] if one_output else logits
+        batch = {}
+        if weights is not None:
+            batch = {"weight": weights if one_output else weights[:, None]} if self._sigmoid else {"sample_weight": weights}
+        total = float(self._loss(inputs, targets, **batch))
+        denominator = (X.shape[0] if weights is None else weights.sum()) * (
+            1 if one_output or not self._sigmoid else logits.shape[1])
+        return total / denominator
+
+    # ------------------------------------------------------------------ fitting
+
+    def _initialise(self, X, targets, classes, multilabel, rng) -> None:
+        self.classes_ = classes
+        self._multilabel = multilabel
+        n_outputs = classes.size if not self._sigmoid else (classes.size if multilabel else 1)
+        self.model_ = self._new_model(X.shape[1], n_outputs, rng)
+        names = self.model_.parameter_names()
+        self._penalized = [index for index, name in enumerate(names) if name.endswith("weight")]
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self._optimizer = None
+        self._rng = rng
+
+    def _make_optimizer(self):
+        momentum = self.momentum if self.solver in ("momentum", "nesterov") else None
+        name = "sgd" if self.solver == "gd" else self.solver
+        return make_optimizer(name, self.model_.parameters(), lr=self.learning_rate, momentum=momentum)
+
+    def _print(self, message: str) -> None:
+        if self.verbose:
+            print(message)
+
+    def _epoch(self, X, targets, weights, mean_weight) -> float:
+        """One pass over (X, targets) in minibatches; returns the mean objective over the epoch."""
+        n_samples = X.shape[0]
+        batch = n_samples if self.solver == "gd" else min(self.batch_size, n_samples)
+        if self.shuffle and batch < n_samples:
+            order = self._rng.permutation(n_samples)
+            X, targets = X[order], targets[order]
+            weights = None if weights is None else weights[order]
+        total = 0.0
+        for start in range(0, n_samples, batch):
+            stop = start + batch
+            value, gradients = self._objective(
+                X[start:stop], targets[start:stop], None if weights is None else weights[start:stop], mean_weight
+            )
+            if not np.isfinite(value):
+                raise FloatingPointError(
+                    f"the training objective became {value} at iteration {self.n_iter_ + 1}; learning_rate "
+                    f"{self._optimizer.lr:g} is probably too high for this data (try a smaller one or scaled X)"
+                )
+            self._optimizer.step(gradients)
+            total += value * (stop - start if stop <= n_samples else n_samples - start)
+        return total / n_samples
+
+    def _fit_stochastic(self, X, targets, weights) -> None:
+        if self._optimizer is None or not self.warm_start:
+            self._optimizer = self._make_optimizer()
+        X_val = None
+        if self.early_stopping:
+            order = self._rng.permutation(X.shape[0])
+            n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+            if n_val >= X.shape[0]:
+                raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training rows out of "
+                                 f"{X.shape[0]}")
+            validation, training = order[:n_val], order[n_val:]
+            X_val, targets_val = X[validation], targets[validation]
+            weights_val = None if weights is None else weights[validation]
+            X, targets = X[training], targets[training]
+            weights = None if weights is None else weights[training]
+            self.validation_loss_curve_ = []
+        mean_weight = 1.0 if weights is None else float(weights.mean())
+        if mean_weight == 0:
+            raise ValueError("sample_weight (times class_weight) is zero on every training row; nothing to fit")
+        best, waited, best_parameters = np.inf, 0, None
+        converged = False
+        for _ in range(self.max_iter):
+            value = self._epoch(X, targets, weights, mean_weight)
+            self.n_iter_ += 1
+            self.loss_curve_.append(value)
+            message = f"Iteration {self.n_iter_}, loss = {value:.8f}"
+            monitored = value
+            if X_val is not None:
+                monitored = self._data_loss(X_val, targets_val, weights_val)
+                self.validation_loss_curve_.append(monitored)
+                message += f", validation loss = {monitored:.8f}"
+            self._print(message)
+            if monitored < best - self.tol:
+                waited = 0
+            else:
+                waited += 1
+            if monitored < best:
+                best = monitored
+                if X_val is not None:
+                    best_parameters = [parameter.copy() for parameter in self.model_.parameters()]
+            if waited >= self.n_iter_no_change:
+                converged = True
+                break
+        if X_val is not None:
+            self.best_validation_loss_ = best
+            for parameter, kept in zip(self.model_.parameters(), best_parameters):
+                parameter[...] = kept
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__} reached max_iter={self.max_iter} epochs before the "
+                f"{'validation' if X_val is not None else 'training'} loss stopped improving by tol={self.tol}",
+                ConvergenceWarning, stacklevel=3)
+
+    def _fit_lbfgs(self, X, targets, weights) -> None:
+        parameters = self.model_.parameters()
+        sizes = [parameter.size for parameter in parameters]
+        mean_weight = 1.0 if weights is None else float(weights.mean())
+        if mean_weight == 0:
+            raise ValueError("sample_weight (times class_weight) is zero on every training row; nothing to fit")
+
+        def set_parameters(flat):
+            for parameter, piece in zip(parameters, np.split(flat, np.cumsum(sizes)[:-1])):
+                parameter[...] = piece.reshape(parameter.shape)
+
+        def objective(flat):
+            set_parameters(flat)
+            value, gradients = self._objective(X, targets, weights, mean_weight)
+            return value, np.concatenate([gradient.ravel() for gradient in gradients])
+
+        curve = []
+
+        def record(intermediate_result):
+            curve.append(float(intermediate_result.fun))
+            self._print(f"Iteration {len(curve)}, loss = {curve[-1]:.8f}")
+
+        start = np.concatenate([parameter.ravel() for parameter in parameters])
+        result = scipy.optimize.minimize(
+            objective, start, method="L-BFGS-B", jac=True, callback=record,
+            options={"maxiter": self.max_iter, "gtol": self.tol, "ftol": 64 * np.finfo(np.float64).eps,
+                     "maxfun": 20 * self.max_iter + 100, "maxls": 50},
+        )
+        set_parameters(result.x)
+        self.n_iter_ += int(result.nit)
+        self.loss_curve_.extend(curve)
+        if result.status == 1:
+            warnings.warn(f"{type(self).__name__} (lbfgs) stopped after max_iter={self.max_iter} iterations "
+                          f"before the gradient norm reached tol={self.tol}: {result.message}",
+                          ConvergenceWarning, stacklevel=3)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to ``(X, y)`` (continuing from the fitted weights when ``warm_start``).
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,) of class labels, or (n_samples, n_labels) 0/1 for multi-label
+        sample_weight : array_like of shape (n_samples,), optional
+            Finite weights >= 0; a weight of k counts a row k times.
+
+        Returns
+        -------
+        self
+        """
+        self._check_hyperparameters()
+        warm = self.warm_start and hasattr(self, "model_")
+        X, y = validate_data(self, X, y, reset=not warm, dtype=np.float64, multi_output=self._multilabel_support,
+                             y_numeric=False)
+        self._loss = self._make_loss()
+        targets, classes, multilabel = self._prepare_targets(y, first_call=not warm)
+        if warm and (not np.array_equal(classes, self.classes_) or multilabel != self._multilabel):
+            raise ValueError(f"warm_start=True needs the classes of the previous fit ({self.classes_.tolist()}), "
+                             f"got {classes.tolist()}")
+        weights = self._row_weights(sample_weight, targets, classes, multilabel, incremental=False)
+        if weights is not None and np.all(weights == weights[0]) and weights[0] > 0:
+            weights = None  # a constant weight cancels in the weighted mean; the unweighted path is faster
+        if not warm:
+            self._initialise(X, targets, classes, multilabel, np.random.default_rng(
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)))
+        else:
+            self.n_iter_, self.loss_curve_ = 0, []
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, targets, weights)
+        else:
+            self._fit_stochastic(X, targets, weights)
+        return self
+
+    def _partial_fit_available(self) -> bool:
+        return self.solver != "lbfgs"
+
+    @available_if(_partial_fit_available)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over ``(X, y)`` (minibatches of ``batch_size``), keeping the optimiser's state between calls.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,) or (n_samples, n_labels)
+        classes : array_like, optional
+            Every class label; required on the first call for one label per
+            row (a chunk may miss some classes), not later.
+        sample_weight : array_like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        self._check_hyperparameters()
+        first_call = not hasattr(self, "model_")
+        X, y = validate_data(self, X, y, reset=first_call, dtype=np.float64,
+                             multi_output=self._multilabel_support)
+        if first_call and classes is None and not (self._multilabel_support and np.ndim(y) == 2 and
+                                                   np.shape(y)[1] > 1):
+            raise ValueError("classes must be passed on the first call to partial_fit (every class label)")
+        if not first_call and classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"classes={np.unique(classes).tolist()} differs from the classes of the first call "
+                             f"({self.classes_.tolist()})")
+        self._loss = self._make_loss()
+        targets, classes, multilabel = self._prepare_targets(y, classes, first_call=first_call)
+        weights = self._row_weights(sample_weight, targets, classes, multilabel, incremental=True)
+        if first_call:
+            self._initialise(X, targets, classes, multilabel, np.random.default_rng(
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)))
+        if self._optimizer is None:
+            self._optimizer = self._make_optimizer()
+        mean_weight = 1.0 if weights is None else float(weights.mean())
+        if mean_weight == 0:
+            raise ValueError("sample_weight (times class_weight) is zero on every row; nothing to fit")
+        value = self._epoch(X, targets, weights, mean_weight)
+        self.n_iter_ += 1
+        self.loss_curve_.append(value)
+        self._print(f"Iteration {self.n_iter_}, loss = {value:.8f}")
+        return self
+
+    # ------------------------------------------------------------------ prediction
+
+    def _logits(self, X) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self.model_.forward(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits: (n, n_classes); for two classes (n,) log-odds of ``classes_[1]``; (n, K) for multi-label."""
+        logits = self._logits(X)
+        if self._sigmoid:
+            return logits if self._multilabel else logits[:, 0]
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (n, n_classes) in ``classes_`` order, float64; (n, K) label probabilities for multi-label."""
+        logits = self._logits(X)
+        if not self._sigmoid:
+            return softmax(logits, axis=1)
+        if self._multilabel:
+            return sigmoid(logits)
+        return np.column_stack([sigmoid(-logits[:, 0]), sigmoid(logits[:, 0])])
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log of :meth:`predict_proba` from the logits (log-softmax / log-sigmoid): finite where the probability underflows."""
+        logits = self._logits(X)
+        if not self._sigmoid:
+            return log_softmax(logits, axis=1)
+        if self._multilabel:
+            return log_sigmoid(logits)
+        return np.column_stack([log_sigmoid(-logits[:, 0]), log_sigmoid(logits[:, 0])])
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class per row (n,), labels from ``classes_``; (n, K) 0/1 for multi-label."""
+        logits = self._logits(X)
+        if self._sigmoid:
+            if self._multilabel:
+                return (logits >= 0).astype(np.int64)
+            return self.classes_[(logits[:, 0] >= 0).astype(np.int64)]
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    # ------------------------------------------------------------------ scikit-learn metadata
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        if self._multilabel_support:
+            tags.classifier_tags.multi_class = False
+            tags.classifier_tags.multi_label = True
+        return tags
+
+    @property
+    def coefs_(self) -> list:
+        """Weight matrices (n_out, n_in) of each Linear layer, float64 (views of the model's parameters)."""
+        check_is_fitted(self, "model_")
+        return [self.model_.parameters()[index] for index in self._penalized]
+
+    @property
+    def intercepts_(self) -> list:
+        """Bias vectors of each Linear layer, float64."""
+        check_is_fitted(self, "model_")
+        return [self.model_.parameters()[index + 1] for index in self._penalized]
+
+
+_SOFTMAX_LOSS_DOC = """
+    loss : str or crossent Loss, default "cross_entropy"
+        A name for :func:`crossent.losses.get_loss` ("cross_entropy", "focal",
+        "generalized_cross_entropy", "symmetric_cross_entropy", "poly1", ...),
+        configured by ``loss_options``; it must take logits and ``sample_weight``.
+    loss_options : dict, optional
+        Options of the loss (e.g. ``{"gamma": 2.0}`` for "focal",
+        ``{"label_smoothing": 0.1}``); not ``reduction``, which the estimator sets."""
+
+_TRAINING_PARAMETERS_DOC = """
+    solver : {"sgd", "momentum", "nesterov", "adam", "gd", "lbfgs"}, default "sgd"
+    learning_rate : float > 0, optional
+        Step size of the gradient solvers; None: 0.1 for "sgd" and "gd", 0.05
+        for "momentum" and "nesterov", 1e-3 for "adam" (unused by "lbfgs").
+    momentum : float in [0, 1), default 0.9
+        For "momentum" and "nesterov".
+    alpha : float >= 0, default 0.0
+        L2 penalty :math:`\\tfrac{\\alpha}{2}\\sum\\lVert W\\rVert^2` on the weight
+        matrices, gradient :math:`\\alpha W` (weight decay); biases are not penalised.
+    batch_size : int >= 1, default 32
+        Rows per step of the minibatch solvers ("gd" and "lbfgs" use all rows).
+    max_iter : int >= 1, default 200
+        Epochs (gradient solvers) or iterations ("lbfgs").
+    tol : float >= 0, default 1e-4
+        Stop when the monitored loss has not dropped by ``tol`` for
+        ``n_iter_no_change`` epochs; for "lbfgs", the gradient tolerance.
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the rows, monitor their loss
+        instead of the training loss, and keep the weights of its best epoch.
+    validation_fraction : float in (0, 1), default 0.1
+    n_iter_no_change : int >= 1, default 5
+    class_weight : None, "balanced" or dict, default None
+        Multiplies each row's weight by its class's weight; "balanced" is
+        ``n_samples / (n_classes * count(class))``.
+    warm_start : bool, default False
+        ``fit`` continues from the fitted weights instead of starting afresh.
+    random_state : None, int or numpy.random.RandomState
+        Decides the initial weights, the shuffling and the validation rows;
+        the same integer gives the same fit.
+    shuffle : bool, default True
+        Reshuffle the rows every epoch.
+    verbose : int, default 0
+        Print the loss after every epoch when > 0.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    model_ : crossent.nn model (float64)
+    coefs_, intercepts_ : lists of ndarray
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str (only when X had string column names)
+    n_iter_ : int
+        Epochs, or L-BFGS iterations, run by the last ``fit`` (all ``partial_fit`` calls).
+    loss_curve_ : list of float
+        Objective :math:`J` after every epoch / iteration.
+    validation_loss_curve_ : list of float, best_validation_loss_ : float
+        With ``early_stopping``.
+"""
+
+
+class SoftmaxClassifier(_Classifier):
+    __doc__ = """Multinomial logistic regression (:class:`crossent.nn.SoftmaxRegression`) as a scikit-learn classifier.
+
+    Logits :math:`z = x W^\\top + b` with :math:`W` (n_classes, n_features),
+    :math:`P(c \\mid x) = \\mathrm{softmax}(z)_c`, trained on the objective of
+    :mod:`crossent.sklearn` from zero weights.
+
+    Parameters
+    ----------""" + _SOFTMAX_LOSS_DOC + _TRAINING_PARAMETERS_DOC + """
+    Shapes
+    ------
+    X (n, n_features) -> ``predict_proba`` (n, n_classes), ``decision_function``
+    (n, n_classes), or (n,) log-odds for two classes; ``coef_`` (n_classes,
+    n_features) and ``intercept_`` (n_classes,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossent.sklearn import SoftmaxClassifier
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]])
+    >>> y = np.array(["a", "b", "c", "c"])
+    >>> classifier = SoftmaxClassifier(solver="lbfgs", alpha=0.01).fit(X, y)
+    >>> classifier.predict(X)
+    array(['a', 'b', 'c', 'c'], dtype='<U1')
+    >>> classifier.predict_proba(X).shape
+    (4, 3)
+    """
+
+    def __init__(self, loss="cross_entropy", loss_options=None, solver="sgd", learning_rate=None, momentum=0.9,
+                 alpha=0.0, batch_size=32, max_iter=200, tol=1e-4, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, class_weight=None, warm_start=False, random_state=None, shuffle=True,
+                 verbose=0):
+        self.loss = loss
+        self.loss_options = loss_options
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.shuffle = shuffle
+        self.verbose = verbose
+
+    def _build_model(self, n_features, n_outputs, seed):
+        return SoftmaxRegression(n_features, n_outputs, init="zeros", seed=seed, dtype=np.float64)
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """(n_classes, n_features) weights."""
+        return self.coefs_[0]
+
+    @property
+    def intercept_(self) -> np.ndarray:
+        """(n_classes,) biases."""
+        return self.intercepts_[0]
+
+
+class MLPClassifier(_Classifier):
+    __doc__ = """Multilayer perceptron (:class:`crossent.nn.MLP`) with a softmax output as a scikit-learn classifier.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default (100,)
+    activation : {"relu", "tanh", "sigmoid"}, default "relu"
+        Hidden activation; initial weights He (relu) or Xavier/Glorot, from ``random_state``.""" \
+        + _SOFTMAX_LOSS_DOC + _TRAINING_PARAMETERS_DOC + """
+    Shapes
+    ------
+    X (n, n_features) -> ``predict_proba`` (n, n_classes); ``coefs_[l]`` has
+    shape (width of layer l + 1, width of layer l).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossent.sklearn import MLPClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 2))
+    >>> y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    >>> classifier = MLPClassifier((16,), solver="adam", learning_rate=0.01, max_iter=400,
+    ...                            random_state=0).fit(X, y)
+    >>> bool(classifier.score(X, y) > 0.9)
+    True
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", loss="cross_entropy", loss_options=None,
+                 solver="sgd", learning_rate=None, momentum=0.9, alpha=0.0, batch_size=32, max_iter=200, tol=1e-4,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, class_weight=None,
+                 warm_start=False, random_state=None, shuffle=True, verbose=0):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.loss_options = loss_options
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.shuffle = shuffle
+        self.verbose = verbose
+
+    def _build_model(self, n_features, n_outputs, seed):
+        return MLP(n_features, self.hidden_layer_sizes, n_outputs, activation=self.activation, seed=seed,
+                   dtype=np.float64)
+
+
+class BinaryLogisticClassifier(_Classifier):
+    __doc__ = """Logistic regression with sigmoid outputs (:class:`crossent.nn.LogisticRegression`): binary or multi-label.
+
+    Binary ``y`` (two classes, shape (n,)): one output,
+    :math:`P(\\text{classes\\_}[1] \\mid x) = \\sigma(x w^\\top + b)`.
+    Multi-label ``y`` (0/1 matrix (n, K)): K independent sigmoids, each trained
+    with sigmoid cross-entropy; the loss of a row is the mean over its labels.
+
+    Parameters
+    ----------
+    loss : str or crossent Loss, default "sigmoid_binary_cross_entropy"
+        "sigmoid_binary_cross_entropy" or "sigmoid_focal" (options in ``loss_options``).
+    loss_options : dict, optional
+        Options of the loss (e.g. ``{"pos_weight": 2.0}``); not ``reduction`` or ``weight``.""" \
+        + _TRAINING_PARAMETERS_DOC + """
+    Shapes
+    ------
+    Binary: ``predict_proba`` (n, 2), ``decision_function`` (n,).
+    Multi-label: ``predict_proba`` and ``decision_function`` (n, K), ``predict`` (n, K) 0/1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from crossent.sklearn import BinaryLogisticClassifier
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> Y = np.array([[0, 1], [0, 1], [1, 0], [1, 0]])
+    >>> classifier = BinaryLogisticClassifier(solver="lbfgs", alpha=0.01).fit(X, Y)
+    >>> classifier.predict(X)
+    array([[0, 1],
+           [0, 1],
+           [1, 0],
+           [1, 0]])
+    """
+
+    _multilabel_support = True
+
+    def __init__(self, loss="sigmoid_binary_cross_entropy", loss_options=None, solver="sgd", learning_rate=None,
+                 momentum=0.9, alpha=0.0, batch_size=32, max_iter=200, tol=1e-4, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=5, class_weight=None, warm_start=False,
+                 random_state=None, shuffle=True, verbose=0):
+        self.loss = loss
+        self.loss_options = loss_options
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.shuffle = shuffle
+        self.verbose = verbose
+
+    def _build_model(self, n_features, n_outputs, seed):
+        return LogisticRegression(n_features, n_outputs, init="zeros", seed=seed, dtype=np.float64)
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """(1, n_features) for binary, (K, n_features) for multi-label."""
+        return self.coefs_[0]
+
+    @property
+    def intercept_(self) -> np.ndarray:
+        return self.intercepts_[0]

@@ -1,0 +1,276 @@
+"""scikit-learn estimators of crossent.sklearn: the estimator checks, pipelines, and agreement with references."""
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import log_loss  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.class_weight import compute_sample_weight  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from crossent.datasets import load_digits  # noqa: E402
+from crossent.sklearn import BinaryLogisticClassifier, MLPClassifier, SoftmaxClassifier  # noqa: E402
+
+# the checks fit with few iterations on purpose: the max_iter warning is expected there
+no_convergence_warning = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+CHECKED_ESTIMATORS = [
+    SoftmaxClassifier(solver="lbfgs", alpha=1e-2, tol=1e-10, max_iter=200, random_state=0),
+    SoftmaxClassifier(solver="sgd", learning_rate=0.01, max_iter=20, random_state=0),
+    MLPClassifier(hidden_layer_sizes=(8,), solver="adam", learning_rate=0.01, max_iter=20, random_state=0),
+    BinaryLogisticClassifier(solver="lbfgs", alpha=1e-2, tol=1e-10, max_iter=200, random_state=0),
+    BinaryLogisticClassifier(solver="momentum", max_iter=20, random_state=0),
+]
+
+
+@no_convergence_warning
+@parametrize_with_checks(CHECKED_ESTIMATORS)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(seed=0, dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def fitted_softmax(digits):
+    X_train, y_train, _, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return SoftmaxClassifier(solver="momentum", max_iter=15, random_state=0).fit(X_train, y_train)
+
+
+def test_import_crossent_does_not_import_sklearn():
+    code = "import sys, crossent; print('sklearn' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+@no_convergence_warning
+def test_pipeline_and_grid_search_on_digits(digits):
+    X_train, y_train, X_test, y_test = digits
+    pipeline = make_pipeline(StandardScaler(), SoftmaxClassifier(max_iter=8, random_state=0))
+    grid = {"softmaxclassifier__learning_rate": [0.001, 0.05], "softmaxclassifier__alpha": [0.0, 1.0]}
+    search = GridSearchCV(pipeline, grid, cv=3).fit(X_train, y_train)
+    # alpha=1 shrinks the weights to near zero and lr=0.001 barely moves in 8 epochs: the search must avoid both
+    assert search.best_params_ == {"softmaxclassifier__alpha": 0.0, "softmaxclassifier__learning_rate": 0.05}
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.max() - scores.min() > 0.05
+    assert search.score(X_test, y_test) > 0.93
+
+
+def test_pickle_round_trip_gives_identical_probabilities(fitted_softmax, digits):
+    X_test = digits[2]
+    restored = pickle.loads(pickle.dumps(fitted_softmax))
+    np.testing.assert_array_equal(restored.predict_proba(X_test), fitted_softmax.predict_proba(X_test))
+    np.testing.assert_array_equal(restored.classes_, fitted_softmax.classes_)
+
+
+def test_probabilities_sum_to_one_and_log_loss_matches_sklearn(fitted_softmax, digits):
+    _, _, X_test, y_test = digits
+    probabilities = fitted_softmax.predict_proba(X_test)
+    assert probabilities.dtype == np.float64
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    log_probabilities = fitted_softmax.predict_log_proba(X_test)
+    ours = -np.mean(log_probabilities[np.arange(y_test.size), np.searchsorted(fitted_softmax.classes_, y_test)])
+    reference = log_loss(y_test, probabilities, labels=fitted_softmax.classes_)
+    assert abs(ours - reference) <= 1e-12 * max(1.0, reference)
+
+
+@no_convergence_warning
+def test_training_objective_is_the_log_loss_of_the_fitted_probabilities(digits):
+    X_train, y_train = digits[0][:300], digits[1][:300]
+    classifier = SoftmaxClassifier(solver="lbfgs", max_iter=10).fit(X_train, y_train)
+    # alpha=0: J is the mean cross-entropy, exactly what log_loss computes from the probabilities
+    assert classifier.loss_curve_[-1] == pytest.approx(log_loss(y_train, classifier.predict_proba(X_train)),
+                                                       rel=1e-12)
+
+
+def test_log_proba_comes_from_the_logits_not_the_log_of_the_probabilities(fitted_softmax, digits):
+    X_far = 200.0 * digits[2][:50]  # far from the data: some probabilities underflow to exactly 0
+    probabilities = fitted_softmax.predict_proba(X_far)
+    log_probabilities = fitted_softmax.predict_log_proba(X_far)
+    assert (probabilities == 0).any()
+    assert np.isfinite(log_probabilities).all()
+    # a subnormal probability has lost significant bits: compare where it is a normal float64
+    normal = probabilities >= np.finfo(np.float64).tiny
+    np.testing.assert_allclose(log_probabilities[normal], np.log(probabilities[normal]), rtol=1e-12, atol=1e-12)
+    assert (log_probabilities[probabilities == 0] < -700).all()
+
+
+def test_lbfgs_matches_sklearn_logistic_regression_on_digits(digits):
+    X_train, y_train, X_test, y_test = digits
+    alpha = 1e-2
+    ours = SoftmaxClassifier(solver="lbfgs", alpha=alpha, max_iter=500, tol=1e-6).fit(X_train, y_train)
+    # same minimiser: C * sum(loss) + |W|^2 / 2 is n * C times mean(loss) + alpha/2 |W|^2 for alpha = 1/(C n)
+    reference = LogisticRegression(C=1 / (alpha * y_train.size), tol=1e-6, max_iter=1000).fit(X_train, y_train)
+    assert abs(ours.score(X_test, y_test) - reference.score(X_test, y_test)) <= 0.01
+    np.testing.assert_allclose(ours.predict_proba(X_test), reference.predict_proba(X_test), atol=1e-6)
+
+
+def test_binary_and_multilabel_lbfgs_match_sklearn_logistic_regression():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5))
+    Y = (X @ rng.normal(size=(5, 3)) + rng.normal(size=(120, 3)) > 0).astype(int)
+    alpha = 0.05
+    binary = BinaryLogisticClassifier(solver="lbfgs", alpha=alpha, tol=1e-10, max_iter=500).fit(X, Y[:, 0])
+    reference = LogisticRegression(C=1 / (alpha * 120), tol=1e-10, max_iter=1000).fit(X, Y[:, 0])
+    np.testing.assert_allclose(binary.predict_proba(X), reference.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(binary.decision_function(X), reference.decision_function(X), atol=1e-5)
+    # multi-label: the objective averages over the 3 labels, so each label is LogisticRegression with C / 3
+    multilabel = BinaryLogisticClassifier(solver="lbfgs", alpha=alpha, tol=1e-10, max_iter=500).fit(X, Y)
+    assert multilabel.predict_proba(X).shape == (120, 3) and multilabel.predict(X).shape == (120, 3)
+    for label in range(3):
+        per_label = LogisticRegression(C=1 / (alpha * 120 * 3), tol=1e-10, max_iter=1000).fit(X, Y[:, label])
+        np.testing.assert_allclose(multilabel.predict_proba(X)[:, label], per_label.predict_proba(X)[:, 1],
+                                   atol=1e-6)
+
+
+@no_convergence_warning
+def test_sgd_reaches_93_percent_on_digits(digits):
+    X_train, y_train, X_test, y_test = digits
+    classifier = SoftmaxClassifier(solver="sgd", max_iter=30, random_state=0).fit(X_train, y_train)
+    assert classifier.score(X_test, y_test) > 0.93
+    assert classifier.n_iter_ == len(classifier.loss_curve_)
+    assert classifier.loss_curve_[-1] < classifier.loss_curve_[0]
+
+
+@no_convergence_warning
+def test_same_random_state_gives_identical_coefficients(digits):
+    X_train, y_train = digits[0][:400], digits[1][:400]
+
+    def fit(seed):
+        return MLPClassifier((16,), solver="sgd", max_iter=3, random_state=seed).fit(X_train, y_train)
+
+    first, second, other = fit(7), fit(7), fit(8)
+    for a, b in zip(first.coefs_ + first.intercepts_, second.coefs_ + second.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first.coefs_[0], other.coefs_[0])
+
+
+def test_partial_fit_over_chunks_with_classes(digits):
+    X_train, y_train, X_test, y_test = digits
+    order = np.argsort(y_train, kind="stable")  # the first chunks miss the high digits entirely
+    X_sorted, y_sorted = X_train[order], y_train[order]
+    classifier = SoftmaxClassifier(solver="momentum", random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        classifier.partial_fit(X_sorted[:100], y_sorted[:100])
+    chunks = np.array_split(np.random.default_rng(0).permutation(y_train.size), 5)
+    classifier.partial_fit(X_sorted[:100], y_sorted[:100], classes=np.arange(10))
+    np.testing.assert_array_equal(classifier.classes_, np.arange(10))
+    for _ in range(6):
+        for chunk in chunks:
+            classifier.partial_fit(X_train[chunk], y_train[chunk])
+    assert classifier.n_iter_ == 31 and len(classifier.loss_curve_) == 31
+    assert classifier.score(X_test, y_test) > 0.9
+    with pytest.raises(ValueError, match="not fitted on"):
+        classifier.partial_fit(X_train[:5], np.full(5, 11))
+
+
+@no_convergence_warning
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_balanced_class_weight_equals_the_equivalent_sample_weight(solver):
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1, 2], [60, 25, 15])
+    X = rng.normal(size=(100, 4)) + y[:, None] * 0.7
+    options = dict(solver=solver, alpha=1e-2, max_iter=20, random_state=0)
+    balanced = SoftmaxClassifier(class_weight="balanced", **options).fit(X, y)
+    weighted = SoftmaxClassifier(**options).fit(X, y, sample_weight=compute_sample_weight("balanced", y))
+    unweighted = SoftmaxClassifier(**options).fit(X, y)
+    np.testing.assert_array_equal(balanced.coef_, weighted.coef_)
+    np.testing.assert_array_equal(balanced.intercept_, weighted.intercept_)
+    assert np.abs(balanced.coef_ - unweighted.coef_).max() > 1e-3
+    as_dict = SoftmaxClassifier(class_weight={0: 0.5, 2: 3.0}, **options).fit(X, y)
+    by_rows = SoftmaxClassifier(**options).fit(X, y, sample_weight=np.array([0.5, 1.0, 3.0])[y])
+    np.testing.assert_array_equal(as_dict.coef_, by_rows.coef_)
+
+
+def test_balanced_class_weight_is_refused_by_partial_fit():
+    X, y = np.eye(4), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="balanced"):
+        SoftmaxClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1])
+
+
+@no_convergence_warning
+def test_loss_options_choose_the_loss(digits):
+    X_train, y_train = digits[0][:300], digits[1][:300]
+    options = dict(solver="lbfgs", alpha=1e-2, max_iter=50)
+    cross_entropy = SoftmaxClassifier(**options).fit(X_train, y_train)
+    focal = SoftmaxClassifier(loss="focal", loss_options={"gamma": 2.0}, **options).fit(X_train, y_train)
+    assert np.abs(focal.coef_ - cross_entropy.coef_).max() > 1e-2
+    assert focal.score(X_train, y_train) > 0.9
+    with pytest.raises(ValueError, match="reduction"):
+        SoftmaxClassifier(loss_options={"reduction": "sum"}).fit(X_train, y_train)
+    with pytest.raises(ValueError, match="loss must be a softmax loss"):
+        SoftmaxClassifier(loss="sigmoid_binary_cross_entropy").fit(X_train, y_train)
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(digits):
+    X_train, y_train = digits[0], digits[1]
+    classifier = SoftmaxClassifier(solver="sgd", learning_rate=1.0, early_stopping=True, validation_fraction=0.2,
+                                   n_iter_no_change=3, max_iter=100, random_state=0).fit(X_train, y_train)
+    curve = classifier.validation_loss_curve_
+    assert classifier.n_iter_ == len(curve) < 100
+    assert classifier.best_validation_loss_ == min(curve)
+    assert len(curve) - 1 - int(np.argmin(curve)) == 3  # stopped after n_iter_no_change epochs without gain
+
+
+@no_convergence_warning
+def test_warm_start_continues_from_the_fitted_weights(digits):
+    X_train, y_train = digits[0][:300], digits[1][:300]
+    classifier = SoftmaxClassifier(solver="gd", max_iter=5, warm_start=True, random_state=0)
+    classifier.fit(X_train, y_train)
+    first_curve = list(classifier.loss_curve_)
+    classifier.fit(X_train, y_train)
+    assert classifier.loss_curve_[0] < first_curve[-1]
+    cold = SoftmaxClassifier(solver="gd", max_iter=10, random_state=0).fit(X_train, y_train)
+    np.testing.assert_allclose(classifier.coef_, cold.coef_, rtol=1e-12, atol=1e-14)
+
+
+@no_convergence_warning
+def test_verbose_prints_the_loss(capsys):
+    X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
+    SoftmaxClassifier(solver="lbfgs", max_iter=3, verbose=1).fit(X, y)
+    assert "Iteration 1, loss = " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "parameters, match",
+    [
+        ({"solver": "newton"}, "solver must be one of"),
+        ({"alpha": -1.0}, "alpha must be"),
+        ({"learning_rate": 0.0}, "learning_rate must be"),
+        ({"batch_size": 0}, "batch_size must be"),
+        ({"validation_fraction": 1.0}, "validation_fraction must be"),
+        ({"class_weight": "uniform"}, "class_weight must be"),
+    ],
+)
+def test_invalid_hyperparameters_are_named(parameters, match):
+    with pytest.raises(ValueError, match=match):
+        SoftmaxClassifier(**parameters).fit(np.eye(3), [0, 1, 1])
+
+
+def test_sample_weight_is_validated():
+    X, y = np.eye(3), np.array([0, 1, 1])
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        SoftmaxClassifier().fit(X, y, sample_weight=np.ones(4))
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        SoftmaxClassifier().fit(X, y, sample_weight=np.array([1.0, -1.0, 1.0]))
+
+
+def test_multiclass_y_is_refused_by_the_binary_estimator():
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
+        BinaryLogisticClassifier().fit(np.eye(3), [0, 1, 2])
