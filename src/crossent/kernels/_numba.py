@@ -33,8 +33,13 @@ Against the exact exponential (computed in long double) both are within
 result is exactly 0.
 
 Rows whose maximum is not finite (a NaN anywhere, a ``+inf``, or every logit
-``-inf``) are not computed: the kernel marks them and the caller hands the
-whole call to the NumPy twin, which defines what those rows give.
+``-inf``) are not computed and not written: the kernel marks them, and the
+dispatcher computes just those rows with the NumPy twin, which defines what
+they give.
+
+Kernels for few classes (C <= :data:`SMALL_CLASSES`) transpose blocks of rows
+so that the vector loops run along rows instead of along a 10-element row.
+The optimiser updates run on one thread (see the note above them).
 """
 
 from __future__ import annotations
