@@ -133,21 +133,6 @@ def sgemm_rate(size: int, repeats: int, framework: str) -> float:
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def memcopy_rate(megabytes: int, repeats: int) -> float:
-    """Median GB/s of np.copyto between two arrays, counting bytes read plus bytes written."""
-    import numpy as np
-
-    source = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
-    target = np.empty_like(source)
-    np.copyto(target, source)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        np.copyto(target, source)
-        times.append(time.perf_counter() - started)
-    return 2 * source.nbytes / statistics.median(times) / 1e9
-
-
 class Worker:
     """State of one framework's process: the data, and the model being trained."""
 
@@ -193,6 +178,8 @@ class Worker:
         return {"gflops": sgemm_rate(command["size"], command["repeats"], self.framework)}
 
     def memcopy(self, command) -> dict:
+        from crossent.bench import memcopy_rate
+
         return {"gbps": memcopy_rate(command["megabytes"], command["repeats"])}
 
     def start(self, command) -> dict:
@@ -726,12 +713,9 @@ def report(results: dict) -> None:
 
 def describe_machine(args, processes: dict) -> dict:
     lines = []
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from crossent.bench import cpu_model
+
+    cpu = cpu_model()
     lines.append(f"{os.cpu_count()} CPUs ({cpu}); {args.threads} threads for NumPy's BLAS and torch")
     lines.append("load average before the run: {:.2f} (other processes competing for the CPUs slow the "
                  "multi-threaded small matrix products of every framework)".format(os.getloadavg()[0]))

@@ -176,14 +176,6 @@ def thread_pools() -> str:
                      for pool in pools)
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            return next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def dgemm_rate(size: int, repeats: int = 3) -> float:
     """Median GFLOP/s of a float64 size^3 matrix product (the estimators all work in float64)."""
     rng = np.random.default_rng(0)
@@ -198,24 +190,12 @@ def dgemm_rate(size: int, repeats: int = 3) -> float:
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def memcopy_rate(megabytes: int = 512, repeats: int = 5) -> float:
-    """Median GB/s of np.copyto, bytes read plus bytes written."""
-    source = np.ones(megabytes * 2**20 // 8)
-    target = np.empty_like(source)
-    np.copyto(target, source)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        np.copyto(target, source)
-        times.append(time.perf_counter() - started)
-    return 2 * source.nbytes / statistics.median(times) / 1e9
-
-
 def describe_machine(args) -> dict:
     import scipy
     import sklearn
 
     import crossent
+    from crossent.bench import cpu_model, memcopy_rate
 
     lines = [
         f"{os.cpu_count()} CPUs ({cpu_model()}); --threads {args.threads} for BLAS, OpenMP and Numba",
@@ -230,7 +210,7 @@ def describe_machine(args) -> dict:
                                           if set_variables else "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE not set"))
     size = 1024 if args.quick else 2048
     dgemm = dgemm_rate(size)
-    memcopy = memcopy_rate(128 if args.quick else 512)
+    memcopy = memcopy_rate(128 if args.quick else 512, dtype=np.float64)
     lines.append(f"dgemm {size}^3 float64 (median of 3): {dgemm:.1f} GFLOP/s; "
                  f"memcopy (read + write, median of 5): {memcopy:.1f} GB/s")
     return {"lines": lines, "dgemm_gflops": dgemm, "memcopy_gbps": memcopy, "blas_variables": set_variables}

@@ -619,7 +619,8 @@ def _target(workload: str, table: dict) -> dict | None:
 # =====================================================================================================
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
@@ -628,6 +629,19 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def memcopy_rate(megabytes: int = 512, repeats: int = 5, dtype=np.float32) -> float:
+    """Median GB/s of ``np.copyto`` between two preallocated arrays, bytes read plus bytes written."""
+    source = np.ones(megabytes * 2**20 // np.dtype(dtype).itemsize, dtype=dtype)
+    target = np.empty_like(source)
+    np.copyto(target, source)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        np.copyto(target, source)
+        times.append(time.perf_counter() - started)
+    return 2 * source.nbytes / statistics.median(times) / 1e9
 
 
 def _usable_cpus() -> int:
@@ -692,7 +706,7 @@ def _describe_machine(threads: int) -> dict:
     torch = _import_torch()
     versions["torch"] = torch.__version__ if torch is not None else None
     return {
-        "cpu_model": _cpu_model(), "usable_cpus": _usable_cpus(), "threads": threads,
+        "cpu_model": cpu_model(), "usable_cpus": _usable_cpus(), "threads": threads,
         "blas_threads": _blas_threads(), "crossent_backend": kernels.backend(), "versions": versions,
         "blas_environment": {name: value for name, value in os.environ.items() if name.startswith("OPENBLAS_")},
         "load_average_before": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
