@@ -280,14 +280,15 @@ def _class_colours(n_classes: int) -> np.ndarray:
 # --------------------------------------------------------------------------- plot_history
 
 
-def _history_records(history) -> list:
+def _history_records(history, purpose: str = "before plotting it") -> list:
+    """The per-epoch records of a History (or a list of dicts), checked; ``purpose`` ends the empty-history message."""
     records = getattr(history, "records", history)
     if isinstance(records, Mapping) or not isinstance(records, Sequence) or isinstance(records, str):
         raise TypeError(
             f"history must be a crossent History or a list of per-epoch dicts, got {_describe(history)}"
         )
     if not records:
-        raise ValueError("history is empty: train for at least one epoch before plotting it")
+        raise ValueError(f"history is empty: train for at least one epoch {purpose}")
     for index, record in enumerate(records):
         if not isinstance(record, Mapping):
             raise TypeError(f"history record {index} must be a dict, got {_describe(record)}")

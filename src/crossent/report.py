@@ -44,6 +44,7 @@ import numpy as np
 
 from ._io import atomic_output
 from ._validation import _describe
+from .plots import _history_records
 
 __all__ = ["write_report", "REPORT_FILE_NAME"]
 
@@ -96,20 +97,6 @@ def _check_directory(directory) -> Path:
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"directory must be a folder; {str(path)!r} is a file")
     return path
-
-
-def _check_records(history) -> list:
-    records = getattr(history, "records", history)
-    if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Sequence):
-        raise TypeError(
-            f"history must be a crossent History or a list of per-epoch dicts, got {_describe(history)}"
-        )
-    if not records:
-        raise ValueError("history is empty: the report needs at least one trained epoch")
-    for index, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            raise TypeError(f"history record {index} must be a dict, got {_describe(record)}")
-    return list(records)
 
 
 def _check_evaluation(evaluation) -> Mapping:
@@ -480,7 +467,7 @@ def write_report(
     templates and the most confident mistakes.
     """
     folder = _check_directory(directory)
-    records = _check_records(history)
+    records = _history_records(history, purpose="before writing its report")
     evaluation = _check_evaluation(evaluation)
     config = _check_config(config)
     title = _check_title(title)
