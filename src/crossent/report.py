@@ -44,7 +44,7 @@ import numpy as np
 
 from ._io import atomic_output
 from ._validation import _describe
-from .plots import _history_records
+from .plots import _check_class_names, _history_records
 
 __all__ = ["write_report", "REPORT_FILE_NAME"]
 
@@ -289,7 +289,7 @@ def _metrics_section(evaluation: Mapping, class_names) -> str:
     if precision is not None and recall is not None:
         confusion = evaluation.get("confusion_matrix")
         support = np.asarray(confusion).sum(axis=1).tolist() if confusion is not None else None
-        names = _class_labels(class_names, len(precision))
+        names = _check_class_names(class_names, len(precision))
         class_rows = []
         for index, (name, class_precision, class_recall) in enumerate(zip(names, precision, recall)):
             row = [_escape(name), _percent(class_precision), _percent(class_recall)]
@@ -301,16 +301,6 @@ def _metrics_section(evaluation: Mapping, class_names) -> str:
         parts.append(_table(header, class_rows, css_class="per-class"))
     parts.append("</section>")
     return "\n".join(parts)
-
-
-def _class_labels(class_names, n_classes: int) -> list[str]:
-    if class_names is None:
-        return [str(index) for index in range(n_classes)]
-    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
-        raise TypeError(f"class_names must be a sequence of names, got {_describe(class_names)}")
-    if len(class_names) < n_classes:
-        raise ValueError(f"class_names must name all {n_classes} classes, got {len(class_names)} names")
-    return [str(name) for name in class_names]
 
 
 _EPOCH_COLUMNS = (
@@ -352,7 +342,7 @@ def _confusion_section(evaluation: Mapping, class_names) -> str:
     if confusion is None:
         return ""
     n_classes = len(confusion)
-    names = _class_labels(class_names, n_classes)
+    names = _check_class_names(class_names, n_classes)
     figure = plot_confusion_matrix(confusion, names)
     return "\n".join([
         "<section id=\"confusion\"><h2>Confusion matrix</h2>",
@@ -366,7 +356,7 @@ def _image_sections(model, X_test, y_test, image_shape, class_names) -> str:
 
     parts = []
     if _is_linear_softmax(model) and len(image_shape) == 2:  # templates are drawn in grey levels only
-        names = _class_labels(class_names, model.n_classes) if class_names is not None else None
+        names = _check_class_names(class_names, model.n_classes) if class_names is not None else None
         figure = plot_weight_templates(model, image_shape=image_shape, class_names=names)
         parts.extend([
             "<section id=\"weights\"><h2>Weight templates</h2>",
@@ -473,7 +463,7 @@ def write_report(
     title = _check_title(title)
     X_test, y_test = _check_test_data(X_test, y_test)
     if class_names is not None:
-        _class_labels(class_names, 0)  # type check now, before any drawing; the count is checked per use
+        _check_class_names(class_names, 0)  # type check now, before any drawing; the count is checked per use
     if image_shape is not None:
         image_shape = _check_image_shape(image_shape, model, X_test)
 
