@@ -46,8 +46,22 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+import numba
+from numba import prange, types
 from numba.extending import intrinsic, overload
+
+
+def njit(*function, **options):
+    """``numba.njit`` with NumPy's error model: ``x / 0`` gives inf or NaN as in the twins.
+
+    Python's error model (Numba's default) checks every division for a zero
+    divisor so that it can raise ZeroDivisionError; that branch keeps a loop
+    with a division from vectorising (measured: log1p over a float64 array at
+    20 ns per element, 7.6 ns without the check).
+    """
+    options.setdefault("error_model", "numpy")
+    return numba.njit(*function, **options)
+
 
 _CACHE = True  # compiled machine code is cached on disk (see crossent.kernels for where)
 # the one fast-math liberty the kernels take: a * b + c may become one fused multiply-add (rounded
@@ -113,9 +127,12 @@ def _exp_float32(x):
     return result if x > underflow else np.float32(0.0)
 
 
-_TAYLOR_FLOAT64 = tuple(
-    np.float64(1.0 / factorial)
-    for factorial in (6227020800, 479001600, 39916800, 3628800, 362880, 40320, 5040, 720, 120, 24, 6, 2, 1, 1)
+# Polynomial coefficients live in arrays, not tuples: the compiler turns a loop over an array constant
+# into straight-line vector code, but a loop indexing a tuple into a switch per term (measured: a
+# degree-17 series at 50 ns per element from a tuple, 3.5 ns from an array).
+_TAYLOR_FLOAT64 = np.array(
+    [1.0 / factorial
+     for factorial in (6227020800, 479001600, 39916800, 3628800, 362880, 40320, 5040, 720, 120, 24, 6, 2, 1, 1)]
 )
 
 
@@ -600,13 +617,13 @@ def _log1p_unit_typed(x):
     # atanh(f) / f = sum_k f^(2k) / (2k + 1) with f = x / (2 + x) in [0, 1/3]: the terms fall by 9x
     # each, so 8 (float32) or 18 (float64) of them reach below half an ulp
     if x == types.float32:
-        terms = tuple(np.float32(1.0 / (2 * k + 1)) for k in range(7, -1, -1))
+        terms = np.array([1.0 / (2 * k + 1) for k in range(7, -1, -1)], np.float32)
     elif x == types.float64:
-        terms = tuple(np.float64(1.0 / (2 * k + 1)) for k in range(17, -1, -1))
+        terms = np.array([1.0 / (2 * k + 1) for k in range(17, -1, -1)])
     else:
         return None
     n_terms = len(terms)
-    two = terms[0].dtype.type(2.0)
+    two = terms.dtype.type(2.0)
 
     def implementation(x):
         f = x / (two + x)
