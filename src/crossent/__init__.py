@@ -12,6 +12,7 @@ from .functional import (
     softplus,
 )
 from .gradcheck import GradcheckResult, gradcheck, numerical_gradient
+from .onnx_export import export_onnx
 from .serialization import Checkpoint, ModelFileError, load, load_checkpoint, save
 from .train import History, TrainingDivergedError, evaluate, fit
 from . import datasets, losses, nn, optim, plots, progress
@@ -91,6 +92,7 @@ __all__ = [
     "load_checkpoint",
     "Checkpoint",
     "ModelFileError",
+    "export_onnx",
     "get_loss",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",

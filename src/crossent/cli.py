@@ -796,6 +796,14 @@ def build_parser() -> argparse.ArgumentParser:
                                             "backward, next to naive NumPy, PyTorch CPU and the machine's limits.")
     add_bench_arguments(bench)
     bench.set_defaults(handler=_bench)
+
+    from .onnx_export import add_arguments as add_export_arguments, run as run_export
+
+    export = commands.add_parser("export", help="write a saved model as an ONNX file (needs crossent[onnx])",
+                                 description="Write a saved model as an ONNX graph (input -> logits, probabilities"
+                                             "[, label]) with its input normalisation built in.")
+    add_export_arguments(export)
+    export.set_defaults(handler=run_export)
     return parser
 
 
