@@ -16,6 +16,7 @@ from .onnx_export import export_onnx
 from .serialization import Checkpoint, ModelFileError, load, load_checkpoint, save
 from .train import History, TrainingDivergedError, evaluate, fit
 from . import datasets, losses, nn, optim, plots, progress
+from . import cem
 from .losses import (
     get_loss,
     binary_cross_entropy,
@@ -83,6 +84,7 @@ __all__ = [
     "optim",
     "datasets",
     "plots",
+    "cem",
     "fit",
     "evaluate",
     "History",
