@@ -150,6 +150,31 @@ class Loss:
         """
         return self._call(input, target, batch_arguments, compute_grad=True)
 
+    def denominator(self, input, target, **batch_arguments) -> float:
+        r"""The denominator :math:`D = \sum_i d_i` that ``reduction="mean"`` divides this batch's sum by.
+
+        The same number whatever this loss's own ``reduction``, so that
+        ``loss_mean == loss_sum / D`` (the mean is 0 when :math:`D = 0`); only
+        :class:`~crossent.losses.KLDivLoss`, whose reduction picks one of two
+        means, answers for ``"mean"`` (one per element) or else for its
+        ``"batchmean"`` (one per row). Data split into
+        parts has the exact mean of the whole when each part reports its sum
+        and its :math:`D` and the totals are divided once (what
+        :mod:`crossent.distributed` does). Each loss's docstring states its
+        :math:`d_i`; see :mod:`crossent.losses._denominator` for the table.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from crossent.losses import CrossEntropyLoss
+        >>> loss = CrossEntropyLoss(weight=np.array([1.0, 2.0, 0.5]))
+        >>> loss.denominator(np.zeros((3, 3)), np.array([0, 1, 1]), sample_weight=np.array([1.0, 1.0, 0.5]))
+        4.0
+        """
+        from ._denominator import denominator
+
+        return denominator(self, input, target, batch_arguments)
+
     @property
     def reduction(self) -> str:
         return self.options.get(
