@@ -16,6 +16,7 @@ from .onnx_export import export_onnx
 from .serialization import Checkpoint, ModelFileError, load, load_checkpoint, save
 from .train import History, TrainingDivergedError, evaluate, fit
 from . import datasets, losses, nn, optim, plots, progress
+from . import attacks
 from . import cem
 from .losses import (
     get_loss,
@@ -84,6 +85,7 @@ __all__ = [
     "optim",
     "datasets",
     "plots",
+    "attacks",
     "cem",
     "fit",
     "evaluate",

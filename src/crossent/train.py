@@ -156,6 +156,10 @@ def _check_data(X, y, name_x="X", name_y="y"):
     return X, y
 
 
+#: last word of the seed of adversarial training's random starts, (seed, epoch, step, ATTACK_STREAM):
+#: keeps that stream apart from the shuffling generators seeded with (seed, epoch)
+ATTACK_STREAM = 0x0A77AC4
+
 #: bytes of training rows gathered at once into the reused buffer (a multiple of the batch size)
 GATHER_BYTES = 8 * 2**20
 
@@ -233,6 +237,8 @@ def fit(
     seed: int = 0,
     early_stopping: int | None = None,
     clip_grad_norm: float | None = None,
+    adversarial=None,
+    adversarial_options: dict | None = None,
     callbacks=(),
     progress="auto",
     history: History | None = None,
@@ -279,6 +285,19 @@ def fit(
         best epoch from before the resume were not kept and cannot be restored.
     clip_grad_norm : float, optional
         Rescale the gradients so their global L2 norm is at most this.
+    adversarial : {None, "fgsm", "pgd"} or crossent.attacks.AdversarialTraining
+        Adversarial training: before its gradient step every minibatch is
+        replaced (``ratio=1``) or partly replaced by its attacked version
+        (:func:`crossent.attacks.fgsm` / :func:`~crossent.attacks.pgd` at the
+        current weights, evaluation mode), the random starts drawn from a
+        generator seeded by ``(seed, epoch, step)``. ``train_loss`` and
+        ``train_accuracy`` are then those of the batches as trained on. The
+        ball and ``clip`` range are in ``X``'s units: for normalised inputs,
+        fit a :class:`crossent.attacks.NormalizedModel` on the raw ``X``.
+    adversarial_options : dict, optional
+        The attack's settings, see :class:`crossent.attacks.AdversarialTraining`:
+        ``eps`` (required), ``norm``, ``clip``, ``ratio``, ``loss`` and for
+        PGD ``steps``, ``step``, ``random_start``; e.g. ``{"eps": 0.1, "steps": 7}``.
     callbacks : iterable of callables
         ``callback(record, model)`` after every epoch; returning ``False`` stops training.
     progress : bool or "auto", default "auto"
@@ -316,6 +335,14 @@ def fit(
         raise ValueError(f"early_stopping must be a positive number of epochs or None, got {early_stopping!r}")
     loss = resolve_loss(loss, model)
     X = X.astype(model.parameters()[0].dtype, copy=False)
+    adversary = None
+    if adversarial is not None:
+        from .attacks import AdversarialTraining
+
+        adversary = AdversarialTraining.from_arguments(adversarial, adversarial_options)
+        adversary.check_inputs(X)
+    elif adversarial_options:
+        raise ValueError("adversarial_options is given but adversarial is None; set adversarial='fgsm' or 'pgd'")
 
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -370,6 +397,8 @@ def fit(
             global_step = epoch * steps_per_epoch + step
             if schedule is not None:
                 optimizer.lr = schedule.lr_at(global_step)
+            if adversary is not None:
+                xb = adversary.perturb(model, xb, yb, loss, np.random.default_rng([seed, epoch, step, ATTACK_STREAM]))
             # overflow on the way to a non-finite loss is reported once, clearly, just below
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 logits = model.forward(xb, training=True)
