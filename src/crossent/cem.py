@@ -592,8 +592,8 @@ def minimize(
         :math:`\hat\Sigma` to have full rank.
     smoothing : float in (0, 1], default 0.7
         :math:`\alpha`.
-    dynamic_smoothing : (beta, q), optional
-        ``beta`` in (0, 1], ``q`` > 0: the std / covariance smoothing weight
+    dynamic_smoothing : tuple of two floats, optional
+        ``(beta, q)`` with ``beta`` in (0, 1], ``q`` > 0: the std / covariance smoothing weight
         becomes :math:`\beta_t` (see above) instead of ``smoothing``.
     sigma0 : float or array_like (d,), default ``(high - low) / 2`` per bounded coordinate, else 1
         Initial standard deviations. Make them about as large as the distance

@@ -347,16 +347,16 @@ def _named(name: str, data_dir, download: bool):
 def load_dataset(name_or_path, *, data_dir=None, download=True, target=None):
     """Load a data set by name or from a file, split into training and test parts.
 
-    ==================  ==========================================================
-    ``name_or_path``    what is loaded
-    ==================  ==========================================================
-    ``"digits"``        :func:`load_digits` (shipped; 1347 / 450 rows)
-    ``"mnist"``         :func:`load_mnist` (``data_dir``, ``download`` passed on)
-    ``"fashion-mnist"`` :func:`load_fashion_mnist` (likewise)
-    ``*.csv``           :func:`load_csv` with ``target`` (default: the
-                        "label" column, else the last column)
-    ``*.npz``           :func:`load_npz`
-    ==================  ==========================================================
+    ===================  ==========================================================
+    ``name_or_path``     what is loaded
+    ===================  ==========================================================
+    ``"digits"``         :func:`load_digits` (shipped; 1347 / 450 rows)
+    ``"mnist"``          :func:`load_mnist` (``data_dir``, ``download`` passed on)
+    ``"fashion-mnist"``  :func:`load_fashion_mnist` (likewise)
+    ``*.csv``            :func:`load_csv` with ``target`` (default: the
+                         "label" column, else the last column)
+    ``*.npz``            :func:`load_npz`
+    ===================  ==========================================================
 
     Image data sets come scaled to [0, 1] (``normalize="unit"``). CSV and NPZ
     data come as stored. A CSV file, or an NPZ file with only ``X`` and ``y``,

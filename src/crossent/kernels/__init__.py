@@ -82,7 +82,9 @@ def use_compiled(n_elements: int) -> bool:
 
 @contextlib.contextmanager
 def use_backend(name: str):
-    """Run a block with another backend, e.g. to compare the two::
+    """Run a block with another backend.
+
+    For example, to compare the two::
 
         with crossent.kernels.use_backend("numpy"):
             reference = crossent.softmax_cross_entropy_grad(logits, labels)
