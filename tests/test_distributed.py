@@ -37,8 +37,9 @@ CLASS_WEIGHT = np.array([1.0, 2.5, 0.5])
 def client():
     from distributed import Client, LocalCluster
 
+    # ":0": a free port; the default 8787 may be held by another cluster on the machine, whose warning is an error here
     cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, memory_limit="512MiB",
-                           dashboard_address=None)
+                           dashboard_address=":0")
     client = Client(cluster)
     yield client
     client.close()
@@ -382,6 +383,129 @@ def test_bad_input_is_named(tmp_path):
         loss_and_gradient(model, tmp_path / "chunks")
     with pytest.raises(ValueError, match="pass y=None"):
         loss_and_gradient(model, tmp_path / "chunks", y)
+
+
+# ------------------------------------------------------------------ crossent.fit, the estimators and the CLI delegate
+
+
+def test_fit_on_a_chunk_directory_is_fit_minibatch(tmp_path):
+    X, y, _ = _blobs(n=250)
+    write_chunks(tmp_path / "chunks", X, y, rows_per_file=90)
+    options = dict(optimizer="momentum", lr=0.05, batch_size=32, epochs=2, seed=7, progress=False)
+    delegated, direct = _models()["mlp"](), _models()["mlp"]()
+    history = crossent.fit(delegated, tmp_path / "chunks", **options)
+    expected = fit_minibatch(direct, tmp_path / "chunks", **options)
+    _assert_same(delegated.parameters(), direct.parameters(), rtol=0, atol=0)
+    assert history["train_loss"] == expected["train_loss"]
+    # and both are crossent.fit's in-memory run: the same batches
+    twin = _models()["mlp"]()
+    crossent.fit(twin, X, y, **options)
+    _assert_same(delegated.parameters(), twin.parameters(), rtol=1e-10, atol=1e-12)
+
+
+def test_fit_on_a_dask_array_with_a_client_is_fit_minibatch(client):
+    X, y, _ = _blobs(n=240)
+    options = dict(lr=0.1, batch_size=None, epochs=3, seed=1, progress=False)  # None: full-batch steps
+    delegated, direct = _models()["softmax"](), _models()["softmax"]()
+    crossent.fit(delegated, da.from_array(X, chunks=(80, -1)), da.from_array(y, chunks=80), client=client,
+                 **options)
+    fit_minibatch(direct, da.from_array(X, chunks=(80, -1)), da.from_array(y, chunks=80), client=client, **options)
+    _assert_same(delegated.parameters(), direct.parameters(), rtol=0, atol=0)
+    in_memory = _models()["softmax"]()
+    crossent.fit(in_memory, X, y, **options)
+    _assert_same(delegated.parameters(), in_memory.parameters(), rtol=1e-12, atol=1e-14)
+
+
+def test_fit_names_the_options_that_need_rows_in_memory(tmp_path):
+    X, y, _ = _blobs(n=40)
+    write_chunks(tmp_path / "chunks", X, y, rows_per_file=20)
+    model = _models()["softmax"]()
+    with pytest.raises(ValueError, match=r"validation_split=0.2 is not supported when X is the path .*validation_data"):
+        crossent.fit(model, str(tmp_path / "chunks"), validation_split=0.2)
+    with pytest.raises(ValueError, match="early_stopping=3 is not supported when X is a dask array"):
+        crossent.fit(model, da.from_array(X, chunks=(20, -1)), y, early_stopping=3)
+    with pytest.raises(ValueError, match="adversarial='fgsm' is not supported when X is a numpy.memmap"):
+        np.save(tmp_path / "X.npy", X)
+        crossent.fit(model, np.load(tmp_path / "X.npy", mmap_mode="r"), y, adversarial="fgsm")
+    with pytest.raises(ValueError, match="y is required unless X is a directory of chunk files"):
+        crossent.fit(model, X)
+
+
+@pytest.mark.parametrize("estimator, options", [
+    ("SoftmaxClassifier", dict(solver="lbfgs", alpha=1e-2, max_iter=200, tol=1e-10)),
+    ("MLPClassifier", dict(solver="gd", alpha=1e-3, max_iter=15, tol=0.0, n_iter_no_change=100,
+                           hidden_layer_sizes=(6,), activation="tanh", random_state=0, learning_rate=0.3)),
+])
+def test_an_estimator_on_dask_arrays_minimises_its_in_memory_objective(client, estimator, options):
+    """Full batch on the cluster: the same objective J, so the same weights and loss curve (float64, 1e-8)."""
+    import warnings
+
+    sklearn_module = pytest.importorskip("crossent.sklearn")
+    X, y, w = _blobs(n=300, spread=2.0)
+    labels = np.array(["cat", "dog", "bird"])[y]
+    options = dict(options, class_weight={"dog": 2.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gd stops at max_iter: a ConvergenceWarning on both sides
+        in_memory = getattr(sklearn_module, estimator)(**options).fit(X, labels, sample_weight=w)
+        on_cluster = getattr(sklearn_module, estimator)(**options).fit(
+            da.from_array(X, chunks=(150, -1)), da.from_array(labels, chunks=150), sample_weight=w)
+    assert on_cluster.n_iter_ == in_memory.n_iter_ > 5
+    np.testing.assert_allclose(on_cluster.loss_curve_, in_memory.loss_curve_, rtol=1e-8)
+    _assert_same(on_cluster.model_.parameters(), in_memory.model_.parameters(), rtol=1e-8, atol=1e-8)
+    assert list(on_cluster.classes_) == ["bird", "cat", "dog"] and on_cluster.n_features_in_ == 5
+    dask_X = da.from_array(X, chunks=(128, -1))
+    probabilities = on_cluster.predict_proba(dask_X)
+    assert isinstance(probabilities, da.Array) and probabilities.shape == (300, 3)
+    np.testing.assert_allclose(probabilities.compute(), in_memory.predict_proba(X), rtol=1e-7, atol=1e-9)
+    np.testing.assert_array_equal(on_cluster.predict(dask_X).compute(), in_memory.predict(X))
+    with pytest.raises(ValueError, match="early_stopping=True holds out rows"):
+        getattr(sklearn_module, estimator)(early_stopping=True).fit(dask_X, labels)
+
+
+def test_crossent_train_on_a_chunk_directory_and_a_running_scheduler(client, tmp_path, capsys):
+    """--dataset DIR (test split in DIR/test) with --dask tcp://...: the in-memory run's figures."""
+    from crossent.cli import main
+    from crossent.datasets import load_digits
+
+    X_train, y_train, X_test, y_test = load_digits(seed=0)
+    write_chunks(tmp_path / "digits", X_train, y_train, rows_per_file=400)
+    write_chunks(tmp_path / "digits" / "test", X_test, y_test, rows_per_file=300)
+    address = client.scheduler.address
+    arguments = ["train", "--epochs", "2", "--quiet", "--batch-size", "64"]
+    assert main(arguments + ["--dataset", str(tmp_path / "digits"), "--dask", address,
+                             "--metrics-out", str(tmp_path / "cluster.json")]) == 0
+    assert main(arguments + ["--dataset", "digits", "--metrics-out", str(tmp_path / "memory.json")]) == 0
+    import json
+
+    cluster, memory = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("cluster", "memory"))
+    assert cluster["test_accuracy"] == memory["test_accuracy"] > 0.9
+    # the directory is standardised on the fly with statistics from one pass: float32 rounding apart
+    np.testing.assert_allclose([r["train_loss"] for r in cluster["history"]],
+                               [r["train_loss"] for r in memory["history"]], rtol=1e-5)
+    capsys.readouterr()
+    assert main(["train", "--dataset", str(tmp_path / "digits" / "test")]) == 2
+    assert "needs a test split" in capsys.readouterr().err
+
+
+def test_crossent_train_dask_local():
+    command = [sys.executable, "-m", "crossent", "train"]
+    # large batches: every step is a round trip through the scheduler
+    run = subprocess.run(command + ["--dask", "local:2", "--dataset", "digits", "--epochs", "2", "--batch-size",
+                                    "512"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "(2 workers)" in run.stdout and "test accuracy" in run.stdout
+
+
+def test_a_bad_dask_value_is_one_line_and_exit_status_2(capsys):
+    from crossent.cli import main
+
+    for value, expected in (("local:two", "expected local, local:N"), ("local:0", "needs N >= 1"),
+                            ("http://example:80", "scheduler address tcp://host:port")):
+        assert main(["train", "--dask", value]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and expected in error and error.startswith("crossent train: error:")
+    assert main(["train", "--test-dataset", "elsewhere"]) == 2
+    assert "--test-dataset applies to a chunk-directory --dataset only" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ fault tolerance (last: it restarts a worker)

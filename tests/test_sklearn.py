@@ -1,5 +1,6 @@
 """scikit-learn estimators of crossent.sklearn: the estimator checks, pipelines, and agreement with references."""
 
+import math
 import pickle
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from sklearn.utils.class_weight import compute_sample_weight  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from crossent.datasets import load_digits  # noqa: E402
+from crossent.optim import cosine  # noqa: E402
 from crossent.sklearn import BinaryLogisticClassifier, MLPClassifier, SoftmaxClassifier  # noqa: E402
 
 # the checks fit with few iterations on purpose: the max_iter warning is expected there
@@ -31,11 +33,24 @@ CHECKED_ESTIMATORS = [
     MLPClassifier(hidden_layer_sizes=(8,), solver="adam", learning_rate=0.01, max_iter=20, random_state=0),
     BinaryLogisticClassifier(solver="lbfgs", alpha=1e-2, tol=1e-10, max_iter=200, random_state=0),
     BinaryLogisticClassifier(solver="momentum", max_iter=20, random_state=0),
+    # the newer options under the same protocol; partial_fit exists with a Schedule object, not with "cosine"
+    SoftmaxClassifier(solver="sgd", learning_rate=0.01, learning_rate_schedule="cosine", dtype="float32", max_iter=20,
+                      random_state=0),
+    BinaryLogisticClassifier(solver="adam", learning_rate_schedule=cosine(0.05, total_steps=100), dtype="float32",
+                             max_iter=20, random_state=0),
 ]
 
 
+def expected_failed_checks(estimator) -> dict:
+    if estimator.dtype == "float32":
+        # a weight of 2 and a repeated row round differently in float32 (relative differences of a few 1e-7 in
+        # the probabilities); the check asks rtol 1e-7. The float64 estimators above pass it.
+        return {"check_sample_weight_equivalence_on_dense_data": "float32 rounding exceeds the check's rtol 1e-7"}
+    return {}
+
+
 @no_convergence_warning
-@parametrize_with_checks(CHECKED_ESTIMATORS)
+@parametrize_with_checks(CHECKED_ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -256,11 +271,19 @@ def test_verbose_prints_the_loss(capsys):
         ({"batch_size": 0}, "batch_size must be"),
         ({"validation_fraction": 1.0}, "validation_fraction must be"),
         ({"class_weight": "uniform"}, "class_weight must be"),
+        ({"learning_rate_schedule": "invscaling"}, "learning_rate_schedule must be one of"),
+        ({"learning_rate_schedule": cosine(0.1, total_steps=10), "learning_rate": 0.1}, "learning_rate must be None"),
+        ({"dtype": "float16"}, "dtype must be 'float32' or 'float64'"),
     ],
 )
 def test_invalid_hyperparameters_are_named(parameters, match):
     with pytest.raises(ValueError, match=match):
         SoftmaxClassifier(**parameters).fit(np.eye(3), [0, 1, 1])
+
+
+def test_dtype_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="dtype must be"):
+        SoftmaxClassifier(dtype=32).fit(np.eye(3), [0, 1, 1])
 
 
 def test_sample_weight_is_validated():
@@ -274,3 +297,164 @@ def test_sample_weight_is_validated():
 def test_multiclass_y_is_refused_by_the_binary_estimator():
     with pytest.raises(ValueError, match="Only binary classification is supported"):
         BinaryLogisticClassifier().fit(np.eye(3), [0, 1, 2])
+
+
+# ---------------------------------------------------------------------------------------------------- dtype
+
+
+@no_convergence_warning
+def test_float32_fit_agrees_with_float64_and_predicts_float64(digits):
+    X_train, y_train, X_test, _ = digits
+    X_train, y_train = X_train[:300], y_train[:300]
+    options = dict(solver="momentum", learning_rate=0.5, learning_rate_schedule="cosine", max_iter=5, random_state=0)
+    double = SoftmaxClassifier(**options).fit(X_train, y_train)
+    single = SoftmaxClassifier(dtype="float32", **options).fit(X_train, y_train)
+    assert double.coef_.dtype == np.float64 and single.coef_.dtype == np.float32
+    assert single.intercept_.dtype == np.float32
+    # same batches and steps; measured max |difference| 1e-6 on weights of size ~2 after 45 steps
+    np.testing.assert_allclose(single.coef_, double.coef_, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(single.intercept_, double.intercept_, rtol=0, atol=1e-5)
+    probabilities = single.predict_proba(X_test)
+    assert probabilities.dtype == np.float64
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(probabilities, double.predict_proba(X_test), rtol=0, atol=1e-5)
+    assert single.predict_log_proba(X_test).dtype == np.float64
+    assert single.decision_function(X_test).dtype == np.float64
+    np.testing.assert_array_equal(single.predict(X_test), double.predict(X_test))
+
+
+@no_convergence_warning
+def test_warm_start_in_another_dtype_continues_from_the_converted_weights(digits):
+    X_train, y_train = digits[0][:300], digits[1][:300]
+    classifier = SoftmaxClassifier(solver="gd", learning_rate=0.5, max_iter=3, warm_start=True).fit(X_train, y_train)
+    weights = classifier.coef_.copy()
+    last_loss = classifier.loss_curve_[-1]
+    classifier.set_params(dtype="float32", max_iter=1).fit(X_train, y_train)
+    assert classifier.coef_.dtype == np.float32
+    # the first objective of the new fit is that of the converted weights, below the first fit's last
+    assert classifier.loss_curve_[0] < last_loss
+    assert np.abs(classifier.coef_ - weights).max() < 0.5
+
+
+@pytest.mark.parametrize("dtype", ["float32", np.float32, np.dtype(np.float32)])
+def test_dtype_accepts_names_and_numpy_types(dtype):
+    X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
+    classifier = SoftmaxClassifier(solver="lbfgs", dtype=dtype, max_iter=50, tol=1e-4).fit(X, y)
+    assert classifier.coef_.dtype == np.float32
+
+
+# ---------------------------------------------------------------------------------------------------- schedules
+
+
+def _softmax_mean_gradient(X, y, weight, bias):
+    """Naive float64 gradient of the mean cross-entropy of softmax(X W^T + b), one row at a time."""
+    gradient_weight, gradient_bias = np.zeros_like(weight), np.zeros_like(bias)
+    for row, label in zip(X, y):
+        logits = weight @ row + bias
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        probabilities[label] -= 1.0
+        gradient_weight += np.outer(probabilities, row)
+        gradient_bias += probabilities
+    return gradient_weight / len(y), gradient_bias / len(y)
+
+
+def _plain_sgd_reference(X, y, learning_rates, batch_size):
+    """Weights after plain SGD steps from zero over the rows in order (no shuffling), one rate per step."""
+    n_classes = int(y.max()) + 1
+    weight, bias = np.zeros((n_classes, X.shape[1])), np.zeros(n_classes)
+    steps_per_epoch = math.ceil(len(y) / batch_size)
+    for step, rate in enumerate(learning_rates):
+        start = (step % steps_per_epoch) * batch_size
+        gradient_weight, gradient_bias = _softmax_mean_gradient(X[start:start + batch_size],
+                                                                y[start:start + batch_size], weight, bias)
+        weight, bias = weight - rate * gradient_weight, bias - rate * gradient_bias
+    return weight, bias
+
+
+@pytest.fixture(scope="module")
+def three_blobs():
+    rng = np.random.default_rng(3)
+    y = np.tile([0, 1, 2], 14)[:40]
+    X = rng.normal(size=(40, 3)) + 1.5 * np.eye(3)[y]
+    return X, y
+
+
+# step s of T = max_iter * ceil(40 / 20) = 6 steps, base rate 0.8: the formulas of crossent.optim.make_schedule
+SCHEDULE_FORMULAS = {
+    "constant": lambda s, T: 0.8,
+    "cosine": lambda s, T: 0.8 * (1 + math.cos(math.pi * s / T)) / 2,
+    "linear": lambda s, T: 0.8 * (1 - s / T),
+    "step": lambda s, T: 0.8 * 0.1 ** (s // max(1, T // 3)),
+}
+
+
+@no_convergence_warning
+@pytest.mark.parametrize("schedule", sorted(SCHEDULE_FORMULAS))
+def test_learning_rate_schedule_sets_the_rate_of_every_step(three_blobs, schedule):
+    X, y = three_blobs
+    classifier = SoftmaxClassifier(solver="sgd", learning_rate=0.8, learning_rate_schedule=schedule, batch_size=20,
+                                   max_iter=3, shuffle=False).fit(X, y)
+    rates = [SCHEDULE_FORMULAS[schedule](step, 6) for step in range(6)]
+    weight, bias = _plain_sgd_reference(X, y, rates, 20)
+    np.testing.assert_allclose(classifier.coef_, weight, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(classifier.intercept_, bias, rtol=1e-12, atol=1e-14)
+    if schedule != "constant":  # the schedule is visible in the weights: a constant rate ends elsewhere
+        constant_weight, _ = _plain_sgd_reference(X, y, [0.8] * 6, 20)
+        assert np.abs(classifier.coef_ - constant_weight).max() > 1e-3
+
+
+@no_convergence_warning
+def test_schedule_object_is_used_as_given_and_partial_fit_continues_its_steps(three_blobs):
+    X, y = three_blobs
+    schedule = cosine(0.8, total_steps=8, min_lr=0.1)
+    rates = [schedule.lr_at(step) for step in range(8)]
+    fitted = SoftmaxClassifier(solver="sgd", learning_rate_schedule=schedule, batch_size=20, max_iter=3,
+                               shuffle=False).fit(X, y)
+    weight, _ = _plain_sgd_reference(X, y, rates[:6], 20)
+    np.testing.assert_allclose(fitted.coef_, weight, rtol=1e-12, atol=1e-14)
+    # partial_fit: one epoch (2 steps) per call, the schedule at the optimiser's step count 0, 1 | 2, 3 | 4, 5
+    incremental = SoftmaxClassifier(solver="sgd", learning_rate_schedule=schedule, batch_size=20, shuffle=False)
+    for _ in range(3):
+        incremental.partial_fit(X, y, classes=[0, 1, 2])
+    np.testing.assert_allclose(incremental.coef_, weight, rtol=1e-12, atol=1e-14)
+
+
+def test_partial_fit_exists_only_with_schedules_that_need_no_fit_length():
+    assert hasattr(SoftmaxClassifier(), "partial_fit")
+    assert hasattr(SoftmaxClassifier(learning_rate_schedule=cosine(0.1, total_steps=10)), "partial_fit")
+    # scikit-learn's available_if reports "has no attribute"; the reason is the chained cause
+    for schedule in ("cosine", "linear", "step", "warmup-cosine", "warmup-linear"):
+        with pytest.raises(AttributeError, match="partial_fit") as raised:
+            SoftmaxClassifier(learning_rate_schedule=schedule).partial_fit
+        assert f"learning_rate_schedule={schedule!r}" in str(raised.value.__cause__)
+    with pytest.raises(AttributeError, match="partial_fit") as raised:
+        SoftmaxClassifier(solver="lbfgs").partial_fit
+    assert "solver='lbfgs'" in str(raised.value.__cause__)
+
+
+# ---------------------------------------------------------------------------------------------------- warm start
+
+
+@no_convergence_warning
+def test_warm_start_takes_a_new_learning_rate(three_blobs):
+    X, y = three_blobs
+    classifier = SoftmaxClassifier(solver="gd", learning_rate=0.1, max_iter=2, warm_start=True).fit(X, y)
+    weight, bias = classifier.coef_.copy(), classifier.intercept_.copy()
+    gradient_weight, gradient_bias = _softmax_mean_gradient(X, y, weight, bias)
+    classifier.set_params(learning_rate=0.7, max_iter=1).fit(X, y)
+    # one full-batch step from the fitted weights with the new rate (the old one would give a step 7 times smaller)
+    np.testing.assert_allclose(classifier.coef_ - weight, -0.7 * gradient_weight, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(classifier.intercept_ - bias, -0.7 * gradient_bias, rtol=1e-10, atol=1e-15)
+
+
+@no_convergence_warning
+def test_warm_start_with_a_new_solver_builds_its_optimiser(three_blobs):
+    X, y = three_blobs
+    classifier = SoftmaxClassifier(solver="gd", learning_rate=0.1, max_iter=2, warm_start=True).fit(X, y)
+    weight = classifier.coef_.copy()
+    gradient_weight, _ = _softmax_mean_gradient(X, y, weight, classifier.intercept_)
+    classifier.set_params(solver="adam", learning_rate=0.01, batch_size=40, max_iter=1).fit(X, y)
+    # Adam's first step is lr * g / (|g| + eps) element-wise (bias-corrected moments)
+    np.testing.assert_allclose(classifier.coef_ - weight, -0.01 * gradient_weight / (np.abs(gradient_weight) + 1e-8),
+                               rtol=1e-9, atol=1e-15)

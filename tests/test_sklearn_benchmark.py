@@ -100,8 +100,12 @@ def test_quick_run_prints_every_row_and_column(benchmark, mnist_dir, tmp_path, c
     for row in results["rows"].values():
         assert len(row["seconds_each"]) == row["repetitions"] == 1
     assert [target["met"] in (True, False) for target in results["targets"]] == [True, True]
-    # 5 epochs of Adam on 2000 images reach about 80 %; a fit that learned nothing stays near 10 %
+    # the recipe's 4 epochs on 2000 images reach about 84 %; a fit that learned nothing stays near 10 %
     assert results["rows"][benchmark.CROSSENT_LABEL]["accuracy"] > 0.7
+    # the floors are those of the dtype crossent trains in, not of the float64 input
+    training_dtype = benchmark.CROSSENT_RECIPE.get("dtype", "float64")
+    assert results["machine"]["training_dtype"] == training_dtype
+    assert any(label.strip().startswith("compute floor") and f"({training_dtype})" in label for label in rows)
     assert not list(tmp_path.glob(".*.part"))
 
 

@@ -247,7 +247,10 @@ def _train(args) -> int:
     from ._attack_cli import adversarial_training, describe_training
     from .attacks import NormalizedModel
     from .train import History, make_optimizer
+    from . import _dask_cli
 
+    if _dask_cli.wanted(args):  # --dask or a chunk directory: crossent.distributed trains
+        return _dask_cli.train(args)
     _check_output_path(args.save, "--save")
     _check_output_path(args.metrics_out, "--metrics-out")
     given = _given_settings(args)
@@ -782,6 +785,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "weight templates and mistakes) as PNG files in DIR")
     train.add_argument("--report", metavar="DIR", help="write a self-contained HTML report to DIR/index.html")
     train.add_argument("--quiet", action="store_true", help="print nothing")
+    from ._dask_cli import add_arguments as add_dask_arguments
+
+    add_dask_arguments(train)
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a data set's test split")

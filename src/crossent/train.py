@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -221,7 +222,7 @@ def _run_batched(model, X, y, loss, batch_size: int):
 def fit(
     model,
     X,
-    y,
+    y=None,
     *,
     loss=None,
     optimizer="sgd",
@@ -242,8 +243,18 @@ def fit(
     callbacks=(),
     progress="auto",
     history: History | None = None,
+    client=None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` by gradient descent on a cross-entropy loss.
+
+    Data that is not one NumPy array in memory -- a dask array, a
+    ``numpy.memmap``, a zarr array, the path of a ``.npy`` file or of a
+    directory of chunk files (:func:`crossent.distributed.write_chunks`, with
+    ``y=None``) -- or a ``client=`` is trained by
+    :func:`crossent.distributed.fit_minibatch` with the same batches (same
+    ``seed``, ``batch_size`` and ``shuffle``), block by block or on the dask
+    cluster; ``validation_split``, ``early_stopping`` and ``adversarial`` are
+    not available there.
 
     Parameters
     ----------
@@ -305,6 +316,8 @@ def fit(
     history : History, optional
         A History to continue (resuming from a checkpoint): training starts at
         epoch ``len(history)`` and appends to it.
+    client : dask.distributed.Client, optional
+        Train on this cluster (see above); the current client is used for a dask array.
 
     Returns
     -------
@@ -318,6 +331,15 @@ def fit(
     """
     from . import optim
 
+    if client is not None or (type(X) is not np.ndarray and _is_out_of_core(X)):
+        return _fit_out_of_core(
+            model, X, y, client=client, validation_split=validation_split, early_stopping=early_stopping,
+            adversarial=adversarial, adversarial_options=adversarial_options, loss=loss, optimizer=optimizer,
+            lr=lr, momentum=momentum, weight_decay=weight_decay, schedule=schedule, epochs=epochs,
+            batch_size=batch_size, validation_data=validation_data, shuffle=shuffle, seed=seed,
+            clip_grad_norm=clip_grad_norm, callbacks=callbacks, progress=progress, history=history)
+    if y is None:
+        raise ValueError("y is required unless X is a directory of chunk files (crossent.distributed.write_chunks)")
     X, y = _check_data(X, y)
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -468,6 +490,39 @@ def fit(
             parameter[...] = best
         history.restored_best = True
     return history
+
+
+def _is_out_of_core(X) -> bool:
+    """Whether X is data that :mod:`crossent.distributed` reads block by block (not an in-memory array)."""
+    if isinstance(X, (np.memmap, str, os.PathLike)):
+        return True
+    module = type(X).__module__
+    return (module.startswith("dask.array") and hasattr(X, "chunks")) or (
+        module.startswith("zarr") and hasattr(X, "oindex"))
+
+
+def _fit_out_of_core(model, X, y, *, client, validation_split, early_stopping, adversarial, adversarial_options,
+                     **options) -> History:
+    """:func:`fit` on data outside memory or on a cluster: :func:`crossent.distributed.fit_minibatch`."""
+    from .distributed import fit_minibatch
+
+    if client is not None:
+        where = "client= is given"
+    elif isinstance(X, (str, os.PathLike)):
+        where = f"X is the path {str(X)!r}"
+    elif isinstance(X, np.memmap):
+        where = "X is a numpy.memmap"
+    else:
+        where = f"X is a {type(X).__module__.split('.')[0]} array"
+    for name, value, hint in (
+            ("validation_split", validation_split, "pass validation_data=(X_val, y_val)"),
+            ("early_stopping", early_stopping, "use a callback that returns False to stop"),
+            ("adversarial", adversarial, "adversarial training needs the rows in memory"),
+            ("adversarial_options", adversarial_options, "adversarial training needs the rows in memory")):
+        if value:
+            raise ValueError(f"{name}={value!r} is not supported when {where} (training goes through "
+                             f"crossent.distributed.fit_minibatch); {hint}")
+    return fit_minibatch(model, X, y, client=client, **options)
 
 
 def evaluate(model, X, y, *, loss=None, batch_size: int = 4096) -> dict:
