@@ -242,16 +242,21 @@ def test_rows_sampling_on_a_cluster_gives_the_parameters_of_crossent_fit(client,
     _assert_same(model.parameters(), twin.parameters(), rtol=1e-10, atol=1e-12)
 
 
-def test_stream_sampling_is_the_same_on_a_cluster_and_without_one(client, tmp_path):
+@pytest.mark.parametrize("block_rows", [None, 35])
+def test_stream_sampling_is_the_same_on_a_cluster_and_without_one(client, tmp_path, block_rows):
+    # block_rows=35 does not divide the 100-row files: each file ends in a 30-row block starting at row 70,
+    # which must be one block on the cluster too (not split where 30-row chunks of the whole file would cut it)
     X, y, w = _blobs(n=300)
     directory = tmp_path / "chunks"
     write_chunks(directory, X, y, rows_per_file=100)
     local, remote = _models()["mlp"](), _models()["mlp"]()
     local_history = fit_minibatch(local, directory, sampling="stream", batch_size=32, epochs=2, seed=2,
-                                  optimizer="adam", lr=0.01, progress=False)
+                                  optimizer="adam", lr=0.01, progress=False, block_rows=block_rows)
     fit_minibatch(remote, directory, sampling="stream", batch_size=32, epochs=2, seed=2, optimizer="adam",
-                  lr=0.01, client=client, progress=False)
+                  lr=0.01, client=client, progress=False, block_rows=block_rows)
     _assert_same(remote.parameters(), local.parameters(), rtol=1e-10, atol=1e-12)
+    if block_rows is not None:
+        return
     # 100-row blocks and batches of 32: four batches per block (the last one of 4 rows)
     twin = _models()["mlp"]()
     crossent.fit(twin, X, y, batch_size=32, epochs=2, seed=2, optimizer="adam", lr=0.01, progress=False)

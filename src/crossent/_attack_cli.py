@@ -15,8 +15,12 @@ import argparse
 import json
 import math
 import time
+from typing import TYPE_CHECKING, Any
 
 from .attacks import ATTACKS, AdversarialTraining, NormalizedModel
+
+if TYPE_CHECKING:
+    from .cli import UsageError
 
 #: data sets whose loader scales inputs to [0, 1]: the default clip range; files come as stored (no range)
 UNIT_RANGE_DATASETS = ("digits", "mnist", "fashion-mnist")
@@ -66,13 +70,15 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 TRAINING_SETTINGS = ("adversarial", "adv_eps", "adv_norm", "adv_steps", "adv_step", "adv_ratio")
 
 
-def _usage_error(message: str):
+def _usage_error(message: str) -> UsageError:
     from .cli import UsageError
 
     return UsageError(message)
 
 
-def _check_number(value, flag: str, *, low: float, low_inclusive: bool = True, high: float | None = None):
+def _check_number(
+    value: float | None, flag: str, *, low: float, low_inclusive: bool = True, high: float | None = None
+) -> None:
     if value is None:
         return
     too_low = value < low or (value == low and not low_inclusive)
@@ -81,7 +87,7 @@ def _check_number(value, flag: str, *, low: float, low_inclusive: bool = True, h
         raise _usage_error(f"{flag} must lie in {interval}, got {value!r}")
 
 
-def clip_range(args, info):
+def clip_range(args: argparse.Namespace, info: dict[str, Any]) -> tuple[float, float] | None:
     """``--clip``, ``--no-clip``, or the data set's default range."""
     if args.no_clip and args.clip is not None:
         raise _usage_error("--clip and --no-clip exclude each other")
@@ -95,7 +101,10 @@ def clip_range(args, info):
     return (0.0, 1.0) if info["name"] in UNIT_RANGE_DATASETS else None
 
 
-def _describe_attack(name: str, norm: str, steps, step, random_start: str | None, clip) -> str:
+def _describe_attack(
+    name: str, norm: str, steps: int | None, step: float | None, random_start: str | None,
+    clip: tuple[float, float] | None,
+) -> str:
     """``random_start``: how the start is seeded, or None for no random start."""
     ball = "L-inf" if norm == "inf" else "L2"
     text = f"{name.upper()}, {ball} ball"
@@ -105,7 +114,7 @@ def _describe_attack(name: str, norm: str, steps, step, random_start: str | None
     return text + (", no input range" if clip is None else f", inputs kept in [{clip[0]:g}, {clip[1]:g}]")
 
 
-def adversarial_training(args, info):
+def adversarial_training(args: argparse.Namespace, info: dict[str, Any]) -> AdversarialTraining | None:
     """The AdversarialTraining of ``crossent train --adversarial ...`` (None without it)."""
     given = [key for key in TRAINING_SETTINGS[1:] if getattr(args, key, None) is not None]
     if args.adversarial is None:
@@ -139,7 +148,7 @@ def describe_training(adversary: AdversarialTraining) -> str:
             f"normalisation); {share} of each batch attacked")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """``crossent attack``: clean and robust accuracy of a saved model for each ``--eps``, as a table."""
     from ._io import atomic_output
     from .cli import _check_compatible, _check_output_path, _load_data, _targets
@@ -190,7 +199,10 @@ def run(args) -> int:
         rows.append({"eps": eps, "robust_accuracy": report["accuracy"], "adversarial_loss": report["loss"],
                      "step": step, "attack_time_s": seconds})
 
-    scaling = "" if attacked is model else f"; the model's {normalizer.method} normalisation is applied after"
+    scaling = (
+        "" if normalizer is None or attacked is model
+        else f"; the model's {normalizer.method} normalisation is applied after"
+    )
     print(f"{type(model).__name__} from {args.model_file} on {info['name']} test split ({len(X_test):,} rows)")
     start = None if args.no_random_start else f"seed {args.seed}"
     print(f"attack: {_describe_attack(args.attack, args.norm, steps, args.step, start, clip)}; "

@@ -5,7 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
+
+from ._typing import PathLike
 
 __all__ = ["atomic_output"]
 
@@ -19,7 +23,7 @@ def _default_file_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_output(path):
+def atomic_output(path: PathLike) -> Iterator[IO[bytes]]:
     """Yield a binary file in ``path``'s directory that replaces ``path`` only on success.
 
     The data goes to a temporary file next to ``path`` and is moved over it

@@ -25,7 +25,12 @@ scalar.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from ._typing import LossValue
 
 
 def mean_scale(denominator: float) -> float:
@@ -39,11 +44,12 @@ def gradient_scale(reduction: str, denominator: float) -> float:
     return mean_scale(denominator) if reduction == "mean" else 1.0
 
 
-def reduce(losses: np.ndarray, reduction: str, denominator: float, dtype):
+def reduce(losses: ArrayLike, reduction: str, denominator: float, dtype: DTypeLike) -> LossValue:
     """Apply ``reduction`` to per-element ``losses`` (see the module docstring)."""
     if reduction == "none":
         return np.asarray(losses, dtype=dtype)
-    total = np.sum(losses, dtype=np.float64)
+    total: Any = np.sum(losses, dtype=np.float64)
     if reduction == "mean":
         total = total * mean_scale(denominator) if float(denominator) != 0.0 else 0.0
-    return dtype.type(total) if isinstance(dtype, np.dtype) else np.dtype(dtype).type(total)
+    scalar_type = (dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)).type
+    return cast("np.floating[Any]", scalar_type(total))

@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, SupportsFloat, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _describe(value, limit: int = 60) -> str:
+def _describe(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def as_float_array(x, name: str) -> np.ndarray:
+def as_float_array(x: ArrayLike, name: str) -> NDArray[np.floating[Any]]:
     """Return ``x`` as a float32 or float64 array without copying when possible.
 
     float32 and float64 are preserved; float16 is computed in float32; integer
@@ -49,18 +51,19 @@ def as_float_array(x, name: str) -> np.ndarray:
     raise TypeError(f"{name} must be an array of real numbers, got dtype {array.dtype}")
 
 
-def check_axis(axis, ndim: int, name: str = "axis") -> int:
+def check_axis(axis: object, ndim: int, name: str = "axis") -> int:
     """Normalise ``axis`` to a non-negative integer smaller than ``ndim``."""
     if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
         raise TypeError(f"{name} must be an integer, got {_describe(axis)}")
     if ndim == 0:
         raise ValueError(f"{name}={axis} needs an input with at least one dimension, got a scalar")
-    if not -ndim <= axis < ndim:
+    index = int(cast(numbers.Integral, axis))  # an integer, checked above
+    if not -ndim <= index < ndim:
         raise ValueError(f"{name}={axis} is out of range for an input with {ndim} dimension(s)")
-    return int(axis) % ndim
+    return index % ndim
 
 
-def check_reduction(reduction, allowed=REDUCTIONS) -> str:
+def check_reduction(reduction: object, allowed: tuple[str, ...] = REDUCTIONS) -> str:
     if not isinstance(reduction, str) or reduction not in allowed:
         expected = ", ".join(repr(r) for r in allowed)
         raise ValueError(f"reduction must be one of {expected}, got {_describe(reduction)}")
@@ -68,7 +71,7 @@ def check_reduction(reduction, allowed=REDUCTIONS) -> str:
 
 
 def check_scalar(
-    value,
+    value: object,
     name: str,
     *,
     low: float | None = None,
@@ -84,7 +87,7 @@ def check_scalar(
                 value = value.item()
             else:
                 raise TypeError(f"{name} must be a real number, got {_describe(value)}")
-    value = float(value)
+    value = float(cast(SupportsFloat, value))  # a real number, checked above
     if math.isnan(value):
         raise ValueError(f"{name} must be a number, got nan")
     too_low = low is not None and (value < low or (value == low and not low_inclusive))
@@ -101,7 +104,7 @@ def check_scalar(
     return value
 
 
-def check_finite_scalar(value, name: str, **interval) -> float:
+def check_finite_scalar(value: object, name: str, **interval: Any) -> float:
     """:func:`check_scalar` that also rejects infinities."""
     value = check_scalar(value, name, **interval)
     if math.isinf(value):
@@ -109,22 +112,22 @@ def check_finite_scalar(value, name: str, **interval) -> float:
     return value
 
 
-def check_not_empty(array: np.ndarray, name: str) -> None:
+def check_not_empty(array: NDArray[Any], name: str) -> None:
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape}); a loss needs at least one element")
 
 
-def _first_position(mask: np.ndarray) -> tuple:
+def _first_position(mask: NDArray[Any]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
 
 
 def check_labels(
-    target,
-    expected_shape: tuple,
+    target: ArrayLike,
+    expected_shape: tuple[int, ...],
     n_classes: int,
-    ignore_index,
+    ignore_index: int | None,
     name: str = "target",
-) -> np.ndarray:
+) -> NDArray[np.int64]:
     """Validate integer class labels of ``expected_shape`` with values in [0, n_classes).
 
     Labels equal to ``ignore_index`` are allowed anywhere. Returns an int64 array.
@@ -157,7 +160,7 @@ def check_labels(
     return labels.astype(np.int64, copy=False)
 
 
-def check_ignore_index(ignore_index):
+def check_ignore_index(ignore_index: object) -> int | None:
     if ignore_index is None:
         return None
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
@@ -165,7 +168,7 @@ def check_ignore_index(ignore_index):
     return int(ignore_index)
 
 
-def probability_tolerance(dtype) -> float:
+def probability_tolerance(dtype: DTypeLike) -> float:
     """Tolerance for probability checks: sqrt of the dtype's machine epsilon.
 
     float64: 1.5e-8, float32: 3.5e-4.
@@ -173,7 +176,7 @@ def probability_tolerance(dtype) -> float:
     return float(np.sqrt(np.finfo(dtype).eps))
 
 
-def check_probabilities(p: np.ndarray, name: str, axis: int | None, *, normalised: bool = True) -> None:
+def check_probabilities(p: NDArray[Any], name: str, axis: int | None, *, normalised: bool = True) -> None:
     """Entries must lie in [0, 1] (and rows sum to 1 along ``axis`` when ``normalised``).
 
     The tolerance is :func:`probability_tolerance` of the array's dtype.
@@ -192,7 +195,8 @@ def check_probabilities(p: np.ndarray, name: str, axis: int | None, *, normalise
             raise ValueError(f"{name} must be probabilities (<= 1); found {p[position].item()!r} at position {position}")
         return
     sums = p.sum(axis=axis, dtype=np.float64)
-    off = np.abs(sums - 1.0) > tol * max(1.0, math.sqrt(p.shape[axis]))
+    # axis=None: the whole array is one distribution
+    off = np.abs(sums - 1.0) > tol * max(1.0, math.sqrt(p.size if axis is None else p.shape[axis]))
     if off.any():
         position = _first_position(off)
         raise ValueError(
@@ -201,7 +205,7 @@ def check_probabilities(p: np.ndarray, name: str, axis: int | None, *, normalise
         )
 
 
-def check_finite_nonnegative(array: np.ndarray, name: str) -> None:
+def check_finite_nonnegative(array: NDArray[Any], name: str) -> None:
     if array.size == 0:
         return
     bad = ~np.isfinite(array) | (array < 0)
@@ -210,7 +214,9 @@ def check_finite_nonnegative(array: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be finite and >= 0; found {array[position].item()!r} at position {position}")
 
 
-def broadcast_weight(weight, shape: tuple, name: str, dtype) -> np.ndarray:
+def broadcast_weight(
+    weight: ArrayLike, shape: tuple[int, ...], name: str, dtype: DTypeLike
+) -> NDArray[np.floating[Any]]:
     """Broadcast ``weight`` to ``shape`` or raise a ValueError naming both shapes."""
     array = as_float_array(weight, name).astype(dtype, copy=False)
     try:
@@ -221,7 +227,7 @@ def broadcast_weight(weight, shape: tuple, name: str, dtype) -> np.ndarray:
         ) from None
 
 
-def check_out(out, like: np.ndarray, name: str = "out") -> np.ndarray:
+def check_out(out: object, like: NDArray[Any], name: str = "out") -> NDArray[Any]:
     """``out`` must be a writeable ndarray with ``like``'s shape and dtype (the gradient is written there)."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array to write the gradient into, got {_describe(out)}")

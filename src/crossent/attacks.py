@@ -92,11 +92,19 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
+from ._typing import LossLike, Seed
 from ._validation import _describe, as_float_array, check_finite_scalar
+
+if TYPE_CHECKING:
+    from .datasets import Normalizer
+    from .nn import Model
 
 __all__ = ["fgsm", "pgd", "robust_accuracy", "ATTACKS", "NormalizedModel", "AdversarialTraining"]
 
@@ -230,7 +238,10 @@ def _random_start(rng: np.random.Generator, shape: tuple, eps: float, norm: str)
     return directions * (radii / lengths)
 
 
-def fgsm(model, X, y, eps, *, norm="inf", loss=None, clip=(0.0, 1.0)) -> np.ndarray:
+def fgsm(
+    model: Model | NormalizedModel, X: ArrayLike, y: ArrayLike, eps: float, *, norm: str | float = "inf",
+    loss: str | LossLike | None = None, clip: tuple[float, float] | None = (0.0, 1.0),
+) -> np.ndarray:
     r"""Fast gradient sign method: one step up the loss, :math:`x + \varepsilon\,\mathrm{sign}(\nabla_x L)`.
 
     .. math::
@@ -290,8 +301,11 @@ def fgsm(model, X, y, eps, *, norm="inf", loss=None, clip=(0.0, 1.0)) -> np.ndar
     return X
 
 
-def pgd(model, X, y, eps, *, step=None, steps=10, norm="inf", random_start=True, seed=None, loss=None,
-        clip=(0.0, 1.0)) -> np.ndarray:
+def pgd(
+    model: Model | NormalizedModel, X: ArrayLike, y: ArrayLike, eps: float, *, step: float | None = None,
+    steps: int = 10, norm: str | float = "inf", random_start: bool = True, seed: Seed | None = None,
+    loss: str | LossLike | None = None, clip: tuple[float, float] | None = (0.0, 1.0),
+) -> np.ndarray:
     r"""Projected gradient descent attack (Madry et al., 2018): ``steps`` projected steps up the loss.
 
     .. math::
@@ -383,7 +397,10 @@ def _accuracy(model, X, y) -> float:
     return correct / counted
 
 
-def robust_accuracy(model, X, y, eps, *, attack="pgd", **options) -> float:
+def robust_accuracy(
+    model: Model | NormalizedModel, X: ArrayLike, y: ArrayLike, eps: float, *,
+    attack: str | Callable[..., NDArray[Any]] = "pgd", **options: Any,
+) -> float:
     """Accuracy on the attacked inputs: the fraction of rows still classified correctly.
 
     A row the model already gets wrong counts as wrong (robust accuracy is at
@@ -467,7 +484,7 @@ class NormalizedModel:
     array([[4., 2.]], dtype=float32)
     """
 
-    def __init__(self, model, normalizer):
+    def __init__(self, model: Model | NormalizedModel, normalizer: Normalizer) -> None:
         _check_model(model)
         if not callable(getattr(normalizer, "transform", None)) or not hasattr(normalizer, "scale"):
             raise TypeError(f"normalizer must be a crossent.datasets.Normalizer, got {_describe(normalizer)}")
@@ -484,45 +501,55 @@ class NormalizedModel:
     def __repr__(self) -> str:
         return f"NormalizedModel({self.model!r}, {self.normalizer!r})"
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         # dtype, n_features, n_outputs, default_loss, config, ...: the wrapped model's
         if name in ("model", "normalizer", "_scale"):
             raise AttributeError(name)
         return getattr(self.model, name)
 
-    def _raw(self, gradient):
+    @overload
+    def _raw(self, gradient: None) -> None: ...
+    @overload
+    def _raw(self, gradient: NDArray[Any]) -> NDArray[Any]: ...
+    def _raw(self, gradient: NDArray[Any] | None) -> NDArray[Any] | None:
         if gradient is None or self._scale is None:
             return gradient
         gradient /= self._scale.astype(gradient.dtype)
         return gradient
 
-    def forward(self, X, training: bool = False) -> np.ndarray:
+    def forward(self, X: ArrayLike, training: bool = False) -> np.ndarray:
         """Logits of the normalised ``X``."""
         return self.model.forward(self.normalizer.transform(X), training=training)
 
-    def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
+    def backward(
+        self, grad_output: ArrayLike, *, need_input_grad: bool = True, need_parameter_grads: bool = True
+    ) -> NDArray[Any] | None:
         """dL/dlogits -> dL/d(raw X) (divided by the scale); fills the wrapped model's gradients."""
         return self._raw(self.model.backward(grad_output, need_input_grad=need_input_grad,
                                              need_parameter_grads=need_parameter_grads))
 
-    def input_gradient(self, X, y, loss=None, *, sample_weight=None) -> np.ndarray:
+    def input_gradient(
+        self, X: ArrayLike, y: ArrayLike, loss: str | LossLike | None = None, *, sample_weight: ArrayLike | None = None
+    ) -> np.ndarray:
         r""":math:`\partial L / \partial x` with respect to the raw input (see the class docstring)."""
         return self._raw(self.model.input_gradient(self.normalizer.transform(X), y, loss,
                                                    sample_weight=sample_weight))
 
-    def loss_and_backward(self, X, y, loss=None, *, sample_weight=None):
+    def loss_and_backward(
+        self, X: ArrayLike, y: ArrayLike, loss: str | LossLike | None = None, *, sample_weight: ArrayLike | None = None
+    ) -> Any:
         return self.model.loss_and_backward(self.normalizer.transform(X), y, loss, sample_weight=sample_weight)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         return self.model.predict(self.normalizer.transform(X))
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         return self.model.predict_proba(self.normalizer.transform(X))
 
-    def parameters(self) -> list:
+    def parameters(self) -> list[np.ndarray]:
         return self.model.parameters()
 
-    def gradients(self) -> list:
+    def gradients(self) -> list[np.ndarray]:
         return self.model.gradients()
 
 
@@ -586,10 +613,10 @@ class AdversarialTraining:
     step: float | None = None
     random_start: bool = True
     ratio: float = 1.0
-    clip: tuple | None = (0.0, 1.0)
-    loss: object = None
+    clip: tuple[float, float] | None = (0.0, 1.0)
+    loss: str | LossLike | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.attack, str) or self.attack not in ATTACKS:
             raise ValueError(f"adversarial must be None, 'fgsm' or 'pgd', got {_describe(self.attack)}")
         set_field = object.__setattr__  # frozen: normalise the fields once, here
@@ -604,7 +631,9 @@ class AdversarialTraining:
         set_field(self, "clip", _check_clip(self.clip))
 
     @classmethod
-    def from_arguments(cls, adversarial, options=None) -> AdversarialTraining:
+    def from_arguments(
+        cls, adversarial: str | AdversarialTraining, options: dict[str, Any] | None = None
+    ) -> AdversarialTraining:
         """From ``fit``'s ``adversarial`` ("fgsm"/"pgd" or an AdversarialTraining) and ``adversarial_options``."""
         if isinstance(adversarial, cls):
             if options:
@@ -628,7 +657,7 @@ class AdversarialTraining:
             raise ValueError("adversarial_options must give 'eps', the radius of the attack's ball")
         return cls(adversarial, **options)
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """JSON-serialisable settings (``step`` resolved; ``loss`` as its config, None for the training loss)."""
         settings = {"attack": self.attack, "eps": self.eps, "norm": self.norm, "ratio": self.ratio,
                     "clip": None if self.clip is None else list(self.clip)}
@@ -652,13 +681,16 @@ class AdversarialTraining:
                 f"(or None), or train on raw inputs through crossent.attacks.NormalizedModel"
             )
 
-    def perturb(self, model, X, y, loss, rng: np.random.Generator) -> np.ndarray:
+    def perturb(
+        self, model: Model | NormalizedModel, X: NDArray[Any], y: NDArray[Any], loss: str | LossLike | None,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         """The minibatch to train on: its first ``ratio`` share of rows attacked (a new array)."""
         n_attacked = int(math.floor(self.ratio * X.shape[0] + 0.5))
         if n_attacked == 0:
             return X
         loss = self.loss if self.loss is not None else loss
-        options = {"norm": self.norm, "loss": loss, "clip": self.clip}
+        options: dict[str, Any] = {"norm": self.norm, "loss": loss, "clip": self.clip}
         if self.attack == "pgd":
             options.update(step=self.step, steps=self.steps, random_start=self.random_start, seed=rng)
         attacked = ATTACKS[self.attack](model, X[:n_attacked], y[:n_attacked], self.eps, **options)

@@ -73,9 +73,12 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 __all__ = [
     "WORKLOADS",
@@ -132,7 +135,14 @@ LINEAR_COLUMNS = ("implementation", "time (s)", "x 3 sgemm", "crossent faster by
 # =====================================================================================================
 
 
-def naive_numpy_cross_entropy(logits, labels, *, class_weight=None, label_smoothing=0.0, ignore_index=None):
+def naive_numpy_cross_entropy(
+    logits: NDArray[np.floating[Any]],
+    labels: NDArray[np.integer[Any]],
+    *,
+    class_weight: NDArray[np.floating[Any]] | None = None,
+    label_smoothing: float = 0.0,
+    ignore_index: int | None = None,
+) -> tuple[float, NDArray[np.floating[Any]]]:
     r"""Mean softmax cross-entropy and its gradient, in plain whole-array NumPy (the benchmark's NumPy peer).
 
     With :math:`\log p_{nc} = (z_{nc} - m_n) - \log \sum_k e^{z_{nk} - m_n}`,
@@ -349,6 +359,7 @@ def _softmax_table(workload: str, title: str, shape: tuple, dtype, repeat: int, 
     moved_bytes = 2 * logits.nbytes
     crossent_time = _median(rows[0])
     limit_time = _median(rows[-1])
+    assert crossent_time is not None and limit_time is not None  # crossent's row and the memcopy row always run
     table_rows = []
     for row in rows:
         median = _median(row)
@@ -467,6 +478,7 @@ def _linear_variant(spec: dict) -> dict:
     elif variant == LINEAR_TORCH:
         import torch.nn.functional as F
 
+        assert torch is not None  # checked above: this variant returned early without torch
         hidden_leaf = torch.from_numpy(hidden).requires_grad_()
         weight_leaf = torch.from_numpy(weight).requires_grad_()
         target = torch.from_numpy(labels.astype(np.int64))
@@ -588,7 +600,7 @@ def _target(workload: str, table: dict) -> dict | None:
     if text is None:
         return None
     rows = {row["name"]: row for row in table["rows"]}
-    checks = []
+    checks: list[dict[str, Any]] = []
     if workload == "linear-ce":
         mine, torch_row = rows[LINEAR_CROSSENT], rows[LINEAR_TORCH]
         ratio = mine.get("ratio_to_limit")
@@ -631,7 +643,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def memcopy_rate(megabytes: int = 512, repeats: int = 5, dtype=np.float32) -> float:
+def memcopy_rate(megabytes: int = 512, repeats: int = 5, dtype: DTypeLike = np.float32) -> float:
     """Median GB/s of ``np.copyto`` between two preallocated arrays, bytes read plus bytes written."""
     source = np.ones(megabytes * 2**20 // np.dtype(dtype).itemsize, dtype=dtype)
     target = np.empty_like(source)
@@ -656,7 +668,7 @@ def _numba_thread_limit() -> int | None:
         import numba
     except ImportError:
         return None
-    return numba.config.NUMBA_NUM_THREADS
+    return numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # set at import from the environment
 
 
 def _get_threads() -> dict:
@@ -698,7 +710,9 @@ def _describe_machine(threads: int) -> dict:
     import crossent
     from crossent import kernels
 
-    versions = {"python": platform.python_version(), "crossent": crossent.__version__, "numpy": np.__version__}
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(), "crossent": crossent.__version__, "numpy": np.__version__,
+    }
     with contextlib.suppress(ImportError):
         import numba
 
@@ -721,7 +735,9 @@ def _scaled_rows(rows: int, scale: float, workload: str) -> int:
     return scaled
 
 
-def check_options(workloads, repeat, threads, scale) -> tuple:
+def check_options(
+    workloads: str | Sequence[str], repeat: int, threads: int | None, scale: float
+) -> tuple[list[str], int, int, float]:
     """The validated (workloads, repeat, threads, scale); ValueError naming the option otherwise."""
     if isinstance(workloads, str):
         workloads = [name.strip() for name in workloads.split(",") if name.strip()]
@@ -749,8 +765,16 @@ def check_options(workloads, repeat, threads, scale) -> tuple:
     return workloads, int(repeat), int(threads), float(scale)
 
 
-def run_benchmark(workloads=WORKLOADS, *, repeat=5, threads=None, scale=1.0, seed=0, output=None,
-                  progress=None) -> dict:
+def run_benchmark(
+    workloads: str | Sequence[str] = WORKLOADS,
+    *,
+    repeat: int = 5,
+    threads: int | None = None,
+    scale: float = 1.0,
+    seed: int = 0,
+    output: TextIO | None = None,
+    progress: TextIO | None = None,
+) -> dict[str, Any]:
     """Run the chosen workloads and return every figure (the JSON written by ``--json``).
 
     Parameters
@@ -777,8 +801,8 @@ def run_benchmark(workloads=WORKLOADS, *, repeat=5, threads=None, scale=1.0, see
     """
     workloads, repeat, threads, scale = check_options(workloads, repeat, threads, scale)
     previous_threads = _get_threads()
-    results = {"settings": {"workloads": workloads, "repeat": repeat, "threads": threads, "scale": scale,
-                            "seed": seed}}
+    results: dict[str, Any] = {"settings": {"workloads": workloads, "repeat": repeat, "threads": threads,
+                                            "scale": scale, "seed": seed}}
     try:
         _set_threads(threads)
         results["machine"] = _describe_machine(threads)
@@ -787,7 +811,7 @@ def run_benchmark(workloads=WORKLOADS, *, repeat=5, threads=None, scale=1.0, see
         results["tables"] = []
         large = (_scaled_rows(LARGE_SHAPE[0], scale, "ce"), LARGE_SHAPE[1])
         mnist = (_scaled_rows(MNIST_SHAPE[0], scale, "ce-mnist"), MNIST_SHAPE[1])
-        plans = {
+        plans: dict[str, list[tuple[str, tuple[int, int], type[np.floating[Any]], bool]]] = {
             "ce": [("softmax cross-entropy fwd+bwd", large, np.float32, False)],
             "ce-options": [("softmax cross-entropy fwd+bwd, class weights + label smoothing 0.1 + "
                             "ignore_index on 10% of the rows", large, np.float32, True)],
@@ -801,9 +825,9 @@ def run_benchmark(workloads=WORKLOADS, *, repeat=5, threads=None, scale=1.0, see
                 tables = [_linear_table(shape, repeat, threads, seed, progress)]
             else:
                 tables = []
-                for title, shape, dtype, with_options in plans[workload]:
-                    full_title = f"{title}, {shape[0]}x{shape[1]} {np.dtype(dtype).name}, integer labels"
-                    tables.append(_softmax_table(workload, full_title, shape, dtype, repeat, seed, with_options))
+                for title, table_shape, dtype, with_options in plans[workload]:
+                    full_title = f"{title}, {table_shape[0]}x{table_shape[1]} {np.dtype(dtype).name}, integer labels"
+                    tables.append(_softmax_table(workload, full_title, table_shape, dtype, repeat, seed, with_options))
             for table in tables:
                 results["tables"].append(table)
                 if output is not None:
@@ -821,7 +845,7 @@ def run_benchmark(workloads=WORKLOADS, *, repeat=5, threads=None, scale=1.0, see
 # =====================================================================================================
 
 
-def format_header(results: dict) -> str:
+def format_header(results: dict[str, Any]) -> str:
     """The lines describing the machine, the threads and the settings of a run."""
     machine, settings = results["machine"], results["settings"]
     versions = machine["versions"]
@@ -887,7 +911,7 @@ def _render(header: list, rows: list) -> list:
     return [render(header), "|" + "|".join("-" * (width + 2) for width in widths) + "|", *map(render, rows)]
 
 
-def format_table(table: dict) -> str:
+def format_table(table: dict[str, Any]) -> str:
     """One workload's table, its notes and its target line, as text."""
     lines = [f"[{table['workload']}] {table['title']}"]
     lines += _render(table["columns"], [_cells(table, row) for row in table["rows"]])
@@ -947,7 +971,7 @@ def _check_json_path(path) -> None:
         raise ValueError(f"--json {path}: directory {parent} does not exist")
 
 
-def run_command(args, output=None, progress=None) -> int:
+def run_command(args: argparse.Namespace, output: TextIO | None = None, progress: TextIO | None = None) -> int:
     """Run the benchmark for parsed ``add_arguments`` options: print the tables, write ``--json``."""
     from ._io import atomic_output
 
@@ -968,9 +992,10 @@ class _OneLineParser(argparse.ArgumentParser):
         raise ValueError(f"{message} (see '{self.prog} --help')")
 
 
-def main(argv=None, prog: str = "cross_entropy.py") -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "cross_entropy.py") -> int:
     """Entry point of ``benchmarks/cross_entropy.py``: errors are one line on stderr and exit status 2."""
-    parser = _OneLineParser(prog=prog, description=__doc__.splitlines()[0])
+    # no module docstring under python -OO
+    parser = _OneLineParser(prog=prog, description=__doc__.splitlines()[0] if __doc__ else None)
     add_arguments(parser)
     try:
         return run_command(parser.parse_args(argv))

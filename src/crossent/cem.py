@@ -32,9 +32,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._typing import Seed
 from ._validation import _describe, check_finite_scalar, check_scalar
 
 __all__ = [
@@ -89,7 +93,7 @@ class CEMResult(dict):
     (2.0, ['fun', 'x'])
     """
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
@@ -98,7 +102,7 @@ class CEMResult(dict):
     __setattr__ = dict.__setitem__
     __delattr__ = dict.__delitem__
 
-    def __dir__(self):
+    def __dir__(self) -> list[str]:
         return list(self.keys())
 
     def __repr__(self) -> str:
@@ -353,22 +357,27 @@ def reflect_into_box(x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.
 class _Gaussian:
     """The sampling distribution: mean, and either standard deviations or a covariance matrix."""
 
-    def __init__(self, mean: np.ndarray, sigma: np.ndarray, full: bool):
+    def __init__(self, mean: np.ndarray, sigma: np.ndarray, full: bool) -> None:
         self.mean = mean.copy()
         self.full = full
         self.std = sigma.copy()
         self.cov = np.diag(sigma**2) if full else None
 
+    def _covariance(self) -> np.ndarray:
+        """The covariance matrix of a full-covariance distribution."""
+        assert self.cov is not None  # set whenever self.full
+        return self.cov
+
     def spread(self) -> float:
         """The largest standard deviation of one coordinate."""
-        return float(np.sqrt(np.max(np.diag(self.cov)))) if self.full else float(np.max(self.std))
+        return float(np.sqrt(np.max(np.diag(self._covariance())))) if self.full else float(np.max(self.std))
 
     def _factor(self) -> np.ndarray:
         try:
-            return np.linalg.cholesky(self.cov)
+            return np.linalg.cholesky(self._covariance())
         except np.linalg.LinAlgError:
             # semi-definite to rounding once a direction has collapsed: factor through the eigenvalues
-            eigenvalues, eigenvectors = np.linalg.eigh(self.cov)
+            eigenvalues, eigenvectors = np.linalg.eigh(self._covariance())
             return eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
 
     def draw(self, rng: np.random.Generator, count: int, factor: np.ndarray | None = None) -> np.ndarray:
@@ -378,7 +387,9 @@ class _Gaussian:
             return self.mean + noise @ (self._factor() if factor is None else factor).T
         return self.mean + noise * self.std
 
-    def draw_in_box(self, rng, count, box, handling) -> np.ndarray:
+    def draw_in_box(
+        self, rng: np.random.Generator, count: int, box: tuple[np.ndarray, np.ndarray] | None, handling: str
+    ) -> np.ndarray:
         factor = self._factor() if self.full else None
         samples = self.draw(rng, count, factor)
         if box is None:
@@ -390,7 +401,7 @@ class _Gaussian:
         # so redrawing a coordinate alone samples the same truncated Gaussian as redrawing the whole row
         outside = (samples < lower) | (samples > upper)
         if not self.full:
-            drawn = count
+            drawn: float = count
             while outside.any():
                 rows, columns = np.nonzero(outside)
                 drawn += rows.size / self.mean.size
@@ -431,7 +442,7 @@ class _Gaussian:
         if self.full:
             centred = elites - elite_mean
             elite_cov = centred.T @ centred / elites.shape[0]
-            cov = spread_smoothing * elite_cov + (1 - spread_smoothing) * self.cov
+            cov = spread_smoothing * elite_cov + (1 - spread_smoothing) * self._covariance()
             self.cov = (cov + cov.T) / 2  # keep it exactly symmetric against rounding
             self.std = np.sqrt(np.diag(self.cov))
         else:
@@ -463,27 +474,27 @@ def _stalled(best_so_far: list, patience: int, ftol: float) -> bool:
 
 
 def minimize(
-    f,
-    x0=None,
+    f: Callable[..., Any],
+    x0: ArrayLike | None = None,
     *,
-    bounds=None,
-    population=None,
-    elite_frac=0.1,
-    smoothing=0.7,
-    dynamic_smoothing=None,
-    sigma0=None,
-    covariance="diagonal",
-    max_iter=1000,
-    max_nfev=None,
-    tol=1e-8,
-    ftol=1e-12,
-    patience=50,
-    seed=None,
-    batch=True,
-    grad=None,
-    grad_steps=0,
-    grad_lr=1e-2,
-    bounds_handling="reflect",
+    bounds: Any = None,
+    population: int | None = None,
+    elite_frac: float = 0.1,
+    smoothing: float = 0.7,
+    dynamic_smoothing: tuple[float, float] | None = None,
+    sigma0: float | ArrayLike | None = None,
+    covariance: Literal["diagonal", "full"] = "diagonal",
+    max_iter: int = 1000,
+    max_nfev: int | None = None,
+    tol: float = 1e-8,
+    ftol: float = 1e-12,
+    patience: int = 50,
+    seed: Seed | None = None,
+    batch: bool = True,
+    grad: Callable[..., Any] | None = None,
+    grad_steps: int = 0,
+    grad_lr: float = 1e-2,
+    bounds_handling: Literal["reflect", "resample"] = "reflect",
 ) -> CEMResult:
     r"""Minimise ``f`` over real vectors with the Gaussian cross-entropy method, optionally with gradient steps.
 
@@ -688,10 +699,12 @@ def minimize(
     if grad_steps > 0 and grad is None:
         raise ValueError(f"grad_steps={grad_steps} needs grad, the gradient of f; got grad=None")
     grad_lr = check_finite_scalar(grad_lr, "grad_lr", low=0.0, low_inclusive=False)
-    bounds_handling = _check_choice(bounds_handling, "bounds_handling", BOUNDS_HANDLING)
+    handling = _check_choice(bounds_handling, "bounds_handling", BOUNDS_HANDLING)
 
     distribution = _Gaussian(x0, sigma, full)
-    history = {name: [] for name in ("best", "mean", "elite_threshold", "best_so_far", "spread", "nfev")}
+    history: dict[str, list[Any]] = {
+        name: [] for name in ("best", "mean", "elite_threshold", "best_so_far", "spread", "nfev")
+    }
     best_x, best_value = None, math.inf
     nfev = njev = nit = 0
     status = STATUS_MAX_ITER
@@ -699,7 +712,7 @@ def minimize(
         if max_nfev is not None and nfev + population > max_nfev:
             status = STATUS_MAX_NFEV
             break
-        samples = distribution.draw_in_box(rng, population, box, bounds_handling)
+        samples = distribution.draw_in_box(rng, population, box, handling)
         for _ in range(grad_steps):
             samples = samples - grad_lr * _gradients(grad, samples, batch)
             njev += population
@@ -753,20 +766,20 @@ def minimize(
 
 
 def minimize_binary(
-    f,
-    n,
+    f: Callable[..., Any],
+    n: int,
     *,
-    population=None,
-    elite_frac=0.1,
-    smoothing=0.7,
-    p0=0.5,
-    max_iter=1000,
-    max_nfev=None,
-    tol=1e-3,
-    ftol=0.0,
-    patience=20,
-    seed=None,
-    batch=True,
+    population: int | None = None,
+    elite_frac: float = 0.1,
+    smoothing: float = 0.7,
+    p0: float | ArrayLike = 0.5,
+    max_iter: int = 1000,
+    max_nfev: int | None = None,
+    tol: float = 1e-3,
+    ftol: float = 0.0,
+    patience: int = 20,
+    seed: Seed | None = None,
+    batch: bool = True,
 ) -> CEMResult:
     r"""Minimise ``f`` over 0/1 vectors of length ``n`` with the Bernoulli cross-entropy method.
 
@@ -872,7 +885,9 @@ def minimize_binary(
     rng = _generator(seed)
     batch = _check_bool(batch, "batch")
 
-    history = {name: [] for name in ("best", "mean", "elite_threshold", "best_so_far", "degeneracy", "nfev", "p")}
+    history: dict[str, list[Any]] = {
+        name: [] for name in ("best", "mean", "elite_threshold", "best_so_far", "degeneracy", "nfev", "p")
+    }
     best_x, best_value = None, math.inf
     nfev = nit = 0
     status = STATUS_MAX_ITER

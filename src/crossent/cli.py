@@ -20,10 +20,14 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .losses import Loss, LossSum
 
 
 class UsageError(Exception):
@@ -246,7 +250,7 @@ def _train(args) -> int:
     from .datasets import Normalizer
     from ._attack_cli import adversarial_training, describe_training
     from .attacks import NormalizedModel
-    from .train import History, make_optimizer
+    from .train import History, make_optimizer, resolve_loss
     from . import _dask_cli
 
     if _dask_cli.wanted(args):  # --dask or a chunk directory: crossent.distributed trains
@@ -261,6 +265,7 @@ def _train(args) -> int:
     X_train, y_train, X_test, y_test, info = _load_data(args)
     n_features, n_classes = info["n_features"], info["n_classes"]
     history = checkpoint = None
+    loss: str | Loss | LossSum | None  # a name, an object or (saved without one) None until resolved below
     if args.resume:
         if given:
             raise UsageError(
@@ -290,6 +295,8 @@ def _train(args) -> int:
         model = _build_model(args, n_features, n_classes)
         normalizer = Normalizer(args.normalize).fit(X_train)
         loss, target_form = resolve_cli_loss(args.loss or model.default_loss, _loss_options(args), args.model)
+    # a model file saved without its loss resumes with the model's default: one Loss object from here on
+    loss = resolve_loss(loss, model)
     adversarial = adversarial_training(args, info)
     raw_X_train = X_train if adversarial else None  # attacked in the units of eps and the clip range
     X_train, X_test = normalizer.transform(X_train), normalizer.transform(X_test)
@@ -328,9 +335,9 @@ def _train(args) -> int:
             line += f"  {record['val_loss']:>9.4f}  {100 * record['val_accuracy']:>7.2f}%"
         _print(args, line + f"  {record['lr']:>9.3g}  {record['time_s']:>6.2f}s")
     if history.stopped_early and history.restored_best:
-        _print(args, f"stopped early; restored the weights of epoch {history.best_epoch + 1}")
+        _print(args, f"stopped early; restored the weights of epoch {(history.best_epoch or 0) + 1}")
     elif history.stopped_early:
-        _print(args, f"stopped early; the best epoch ({history.best_epoch + 1}) predates the resume, "
+        _print(args, f"stopped early; the best epoch ({(history.best_epoch or 0) + 1}) predates the resume, "
                      f"so the last weights are kept")
     _print(args)
     _print(args, f"test accuracy {100 * report['accuracy']:.2f}%  |  test loss {report['loss']:.4f} nats "
@@ -506,8 +513,8 @@ def _predict(args) -> int:
     model = checkpoint.model
     image_shape = checkpoint.extra.get("image_shape")
     dataset = checkpoint.training.get("dataset")
-    X = _read_inputs(Path(args.input), model.config().get("n_features"), image_shape,
-                     RAW_PIXEL_MAX.get(dataset, 1.0))
+    X = _read_inputs(Path(args.input), int(model.config()["n_features"]), image_shape,
+                     RAW_PIXEL_MAX.get(dataset or "", 1.0))
     if checkpoint.metadata.get("normalizer"):
         X = Normalizer.from_state(checkpoint.metadata["normalizer"]).transform(X)
     probabilities = model.predict_proba(X)

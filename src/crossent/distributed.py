@@ -130,14 +130,29 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._io import atomic_output
 from ._reduction import mean_scale
+from ._typing import PathLike
 from ._validation import _describe, check_finite_scalar
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from .losses import Loss, LossSum
+    from .nn import Model
+    from .optim import Optimizer, Schedule
+    from .train import History
+
+#: rows as this module reads them: an array (also a memmap, a zarr or dask array) or a path (.npy or a chunk directory)
+_Data: TypeAlias = Union[ArrayLike, PathLike]
 
 __all__ = [
     "GradientSums",
@@ -200,12 +215,12 @@ class GradientSums:
         if (self.gradients is None) != (other.gradients is None):
             raise ValueError("cannot add sums with gradients to sums without")
         gradients = None
-        if self.gradients is not None:
+        if self.gradients is not None and other.gradients is not None:  # both or neither, checked above
             gradients = [[a + b for a, b in zip(left, right)] for left, right in zip(self.gradients, other.gradients)]
         return GradientSums(self.loss_sums + other.loss_sums, self.denominators + other.denominators, gradients,
                             self.n_rows + other.n_rows, self.correct + other.correct, self.counted + other.counted)
 
-    def mean(self, coefficients, divides) -> tuple[float, list, list | None]:
+    def mean(self, coefficients: Sequence[float], divides: Sequence[bool]) -> tuple[float, list, list | None]:
         r"""``(loss, term values, gradient)`` with every term divided by its own total :math:`D_k` once.
 
         ``loss`` is :math:`\sum_k c_k S_k / D_k` (terms whose reduction is
@@ -239,7 +254,7 @@ class _TreeSum:
     goes from the right, as odd leftovers do in a level-by-level pairing.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._stack: list = []  # (level, sums)
 
     def push(self, sums: GradientSums) -> None:
@@ -342,8 +357,11 @@ def _rows_per_pass(model) -> int:
     return max(64, PASS_BYTES // (np.dtype(model.dtype).itemsize * max(1, widths)))
 
 
-def gradient_sums(parameters, model_config, loss, X, y, sample_weight=None, *, rows=None, compute_grad=True,
-                  training=True, dropout_seed=None, row_offset=0) -> GradientSums:
+def gradient_sums(
+    parameters: Sequence[ArrayLike], model_config: Mapping[str, Any], loss: str | Loss | LossSum, X: ArrayLike,
+    y: ArrayLike, sample_weight: ArrayLike | None = None, *, rows: ArrayLike | None = None, compute_grad: bool = True,
+    training: bool = True, dropout_seed: Sequence[int] | None = None, row_offset: int = 0,
+) -> GradientSums:
     r"""The sums :math:`(S, D, G)` of one chunk of rows: the kernel every task runs.
 
     .. math::
@@ -444,7 +462,8 @@ def _term_sums(parameters, model_config, terms, X, y, sample_weight=None, *, row
     loss_sums = np.zeros(n_terms)
     denominators = np.zeros(n_terms)
     gradients = [[np.zeros(p.shape) for p in own] for _ in terms] if compute_grad else None
-    correct = counted = 0
+    correct: float = 0
+    counted = 0
     step = _rows_per_pass(model)
     for start in range(0, X.shape[0], step):
         xb, yb = X[start : start + step], y[start : start + step]
@@ -454,7 +473,7 @@ def _term_sums(parameters, model_config, terms, X, y, sample_weight=None, *, row
             logits = model.forward(xb, training=training)
             target = _target_for(model, logits, yb)
             for k, term in enumerate(terms):
-                if compute_grad:
+                if gradients is not None:  # compute_grad
                     value, grad = term.summed.value_and_grad(logits, target, **batch)
                     model.backward(np.reshape(grad, logits.shape), need_input_grad=False)
                     for total, g in zip(gradients[k], model.gradients()):
@@ -665,7 +684,9 @@ def _directory_sources(directory: Path) -> dict:
     }
 
 
-def write_chunks(directory, X, y, sample_weight=None, *, rows_per_file: int) -> int:
+def write_chunks(
+    directory: PathLike, X: _Data, y: _Data, sample_weight: _Data | None = None, *, rows_per_file: int
+) -> int:
     """Write ``(X, y[, sample_weight])`` as a directory of chunk files; returns the number of chunks.
 
     The layout read back by every function of this module when ``X`` is a
@@ -749,7 +770,7 @@ class _Table:
         if len(n_features) > 1:
             raise ValueError(f"every X chunk must have the same number of columns, got {sorted(n_features)}")
         self.n_features = n_features.pop()
-        self.blocks = []
+        self.blocks: list[tuple[int, int, int]] = []
         for index, segment in enumerate(first):
             rows = segment.shape[0]
             if isinstance(segment, _DaskBlocks):  # the dask array's own chunks
@@ -781,7 +802,7 @@ class _Table:
 
     def read_block(self, b: int, reuse: bool = False) -> tuple:
         segment, start, stop = self.blocks[b]
-        out = []
+        out: list[Any] = []
         for name in ("X", "y", "sample_weight"):
             sources = self.parts.get(name)
             if sources is None:
@@ -920,7 +941,10 @@ def _dask_parts(X, y, sample_weight, block_rows, default_rows):
 def _dask_rows(source, start, stop):
     import dask.array as da
 
-    array = da.from_array(source, chunks=(stop - start,) + source.shape[1:], asarray=True,
+    # one chunk exactly for rows start:stop (chunks of the rows before and after, never computed), so that
+    # the block is one task, as the in-process loop's block is one read
+    row_chunks = tuple(size for size in (start, stop - start, source.shape[0] - stop) if size > 0)
+    array = da.from_array(source, chunks=(row_chunks,) + source.shape[1:], asarray=True,
                           meta=np.empty((0,) * len(source.shape), source.dtype))
     return array[start:stop] if (start, stop) != (0, source.shape[0]) else array
 
@@ -980,7 +1004,7 @@ class _DaskExecutor:
             raise ValueError("X is empty: training needs at least one sample")
         self.n_features = X.shape[1]
         self._sizes = list(sizes)
-        self.handles = {name: None for name in self.arrays}
+        self.handles: dict[str, Any] = {name: None for name in self.arrays}
         for name, array in self.arrays.items():
             if array is None:
                 continue
@@ -1118,8 +1142,11 @@ def _objective(model, work, executor, alpha, *, training=True, seed=None):
     return objective, value, terms, gradient, sums
 
 
-def loss_and_gradient(model, X, y=None, *, loss=None, sample_weight=None, alpha=0.0, training=True, seed=0,
-                      client=None, block_rows=None):
+def loss_and_gradient(
+    model: Model, X: _Data, y: _Data | None = None, *, loss: str | Loss | LossSum | None = None,
+    sample_weight: _Data | None = None, alpha: float = 0.0, training: bool = True, seed: int = 0,
+    client: Client | None = None, block_rows: int | None = None,
+) -> tuple[float, list[NDArray[Any]]]:
     r"""The mean loss over all rows and its gradient, computed block by block (or on a dask cluster).
 
     .. math::
@@ -1197,8 +1224,12 @@ def _unflatten_into(parameters, flat: np.ndarray) -> None:
         start += parameter.size
 
 
-def fit_full_batch(model, X, y=None, *, loss=None, sample_weight=None, solver="lbfgs", alpha=0.0, max_iter=100,
-                   tol=1e-6, lr=None, seed=0, callbacks=(), client=None, block_rows=None):
+def fit_full_batch(
+    model: Model, X: _Data, y: _Data | None = None, *, loss: str | Loss | LossSum | None = None,
+    sample_weight: _Data | None = None, solver: Literal["lbfgs", "gd"] = "lbfgs", alpha: float = 0.0,
+    max_iter: int = 100, tol: float = 1e-6, lr: float | None = None, seed: int = 0,
+    callbacks: Iterable[Callable[..., Any]] = (), client: Client | None = None, block_rows: int | None = None,
+) -> History:
     r"""Minimise :math:`J` of :func:`loss_and_gradient` over all rows: L-BFGS or gradient descent.
 
     ``solver="lbfgs"``: ``scipy.optimize.minimize(method="L-BFGS-B")`` on the
@@ -1333,10 +1364,10 @@ def _step_plan(executor, sampling, batch, full_batch, shuffle, seed, epoch) -> l
     if full_batch:
         return [("full", None)]
     offsets = executor.offsets
+    plan: list[tuple[str, Any]] = []
     if sampling == "rows":
         n_rows = executor.n_rows
         order = np.random.default_rng([seed, epoch]).permutation(n_rows) if shuffle else np.arange(n_rows)
-        plan = []
         for start in range(0, n_rows, batch):
             rows = order[start : start + batch]
             block_of = np.searchsorted(offsets, rows, side="right") - 1
@@ -1347,7 +1378,6 @@ def _step_plan(executor, sampling, batch, full_batch, shuffle, seed, epoch) -> l
         return plan
     sizes = executor.block_sizes()
     visit = np.random.default_rng([seed, epoch]).permutation(len(sizes)) if shuffle else np.arange(len(sizes))
-    plan = []
     for b in visit:
         b = int(b)
         local = np.random.default_rng([seed, epoch, b]).permutation(sizes[b]) if shuffle else np.arange(sizes[b])
@@ -1363,10 +1393,16 @@ def _steps_per_epoch(executor, sampling, batch, full_batch) -> int:
     return sum(math.ceil(size / batch) for size in executor.block_sizes())
 
 
-def fit_minibatch(model, X, y=None, *, loss=None, sample_weight=None, optimizer="sgd", lr=None, momentum=None,
-                  weight_decay=0.0, schedule=None, epochs=10, batch_size=32, sampling="rows", shuffle=True, seed=0,
-                  clip_grad_norm=None, validation_data=None, callbacks=(), progress="auto", history=None,
-                  client=None, block_rows=None, checkpoint=None, checkpoint_every=None, resume=None):
+def fit_minibatch(
+    model: Model, X: _Data, y: _Data | None = None, *, loss: str | Loss | LossSum | None = None,
+    sample_weight: _Data | None = None, optimizer: str | Optimizer = "sgd", lr: float | None = None,
+    momentum: float | None = None, weight_decay: float = 0.0, schedule: str | Schedule | None = None, epochs: int = 10,
+    batch_size: int | None = 32, sampling: Literal["rows", "stream"] = "rows", shuffle: bool = True, seed: int = 0,
+    clip_grad_norm: float | None = None, validation_data: tuple[_Data, _Data] | PathLike | None = None,
+    callbacks: Iterable[Callable[..., Any]] = (), progress: bool | Literal["auto"] = "auto",
+    history: History | None = None, client: Client | None = None, block_rows: int | None = None,
+    checkpoint: PathLike | None = None, checkpoint_every: int | None = None, resume: PathLike | None = None,
+) -> History:
     r"""Minibatch training with the optimiser on the client and every batch's sums computed where the rows are.
 
     Step :math:`t` with batch :math:`B_t` (rows spread over blocks :math:`c`):
@@ -1461,9 +1497,9 @@ def fit_minibatch(model, X, y=None, *, loss=None, sample_weight=None, optimizer=
     try:
         if validation_data is not None:
             if isinstance(validation_data, (str, os.PathLike)):
-                validation_parts = (validation_data, None)
+                validation_parts: tuple[Any, Any] = (validation_data, None)
             elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
-                validation_parts = tuple(validation_data)
+                validation_parts = (validation_data[0], validation_data[1])
             else:
                 raise TypeError("validation_data must be a pair (X_val, y_val) or a chunk directory")
             validation = _executor(*validation_parts, None, work, client, block_rows, True)
@@ -1471,15 +1507,16 @@ def fit_minibatch(model, X, y=None, *, loss=None, sample_weight=None, optimizer=
         batch = n_rows if batch_size is None else min(batch_size, n_rows)
         full_batch = batch >= n_rows
         steps_per_epoch = _steps_per_epoch(executor, sampling, batch, full_batch)
-        if isinstance(optimizer, str):
-            optimizer = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum,
-                                       weight_decay=weight_decay)
+        trainer: Optimizer = (
+            make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+            if isinstance(optimizer, str) else optimizer
+        )
         if history is not None and resume is not None:
             raise ValueError("give history or resume, not both: a checkpoint holds its own history")
         if history is not None and not isinstance(history, History):
             raise TypeError(f"history must be a crossent History, got {_describe(history)}")
         history = History() if history is None else history
-        position = {"epoch": len(history), "step": 0, "partial": None}
+        position: dict[str, Any] = {"epoch": len(history), "step": 0, "partial": None}
         settings = {"seed": seed, "batch_size": batch_size, "sampling": sampling, "shuffle": bool(shuffle),
                     "n_rows": n_rows, "block_sizes": executor.block_sizes() if sampling == "stream" else None}
         if resume is not None:
@@ -1496,33 +1533,36 @@ def fit_minibatch(model, X, y=None, *, loss=None, sample_weight=None, optimizer=
             for target, value in zip(model.parameters(), saved.model.parameters()):
                 target[...] = value
             if saved.optimizer_state is not None:
-                optimizer.load_state_dict(saved.optimizer_state)
+                trainer.load_state_dict(saved.optimizer_state)
             history = History.from_dict(saved.training.get("history", {}))
             position = {"epoch": int(state["epoch"]), "step": int(state["step"]), "partial": state.get("partial")}
+        lr_schedule: optim.Schedule | None
         if isinstance(schedule, str):
             if history.base_lr is None:
-                history.base_lr = float(optimizer.lr)
-            schedule = optim.make_schedule(schedule, history.base_lr, epochs * steps_per_epoch)
+                history.base_lr = float(trainer.lr)
+            lr_schedule = optim.make_schedule(schedule, history.base_lr, epochs * steps_per_epoch)
+        else:
+            lr_schedule = schedule
         parameters = model.parameters()
 
         def write_checkpoint(epoch, step, partial):
             training = {"history": history.to_dict(), "seed": seed,
                         "distributed": {"settings": settings, "epoch": epoch, "step": step, "partial": partial}}
-            save(model, checkpoint, optimizer=optimizer, loss=loss, training=training)
+            save(model, checkpoint, optimizer=trainer, loss=loss, training=training)
 
         bar = ProgressBar(epochs, steps_per_epoch, enabled=progress)
         for epoch in range(position["epoch"], epochs):
             started = time.perf_counter()
             bar.start_epoch(epoch)
             first_step = position["step"] if epoch == position["epoch"] else 0
-            partial = (position["partial"] if epoch == position["epoch"] else None) or {
+            partial: dict[str, Any] = (position["partial"] if epoch == position["epoch"] else None) or {
                 "loss_sum": 0.0, "correct": 0.0, "counted": 0, "seen": 0, "terms": {}}
             plan = _step_plan(executor, sampling, batch, full_batch, shuffle, seed, epoch)
             current_block, current_handle, prefetched = None, None, (None, None)
             for step in range(first_step, len(plan)):
                 global_step = epoch * steps_per_epoch + step
-                if schedule is not None:
-                    optimizer.lr = schedule.lr_at(global_step)
+                if lr_schedule is not None:
+                    trainer.lr = lr_schedule.lr_at(global_step)
                 kind, what = plan[step]
                 dropout_seed = [seed, global_step]
                 if kind == "full":
@@ -1544,12 +1584,12 @@ def fit_minibatch(model, X, y=None, *, loss=None, sample_weight=None, optimizer=
                 if not math.isfinite(value):
                     raise TrainingDivergedError(
                         f"the training loss became {value} at epoch {epoch + 1}, step {step + 1} "
-                        f"(learning rate {optimizer.lr:g}); the learning rate is probably too high for "
+                        f"(learning rate {trainer.lr:g}); the learning rate is probably too high for "
                         f"this model and data -- try a smaller lr, gradient clipping, or normalised inputs")
                 gradient = [g.astype(p.dtype, copy=False) for g, p in zip(gradient, parameters)]
                 if clip_grad_norm is not None:
                     optim.clip_grad_norm(gradient, clip_grad_norm)
-                optimizer.step(gradient)
+                trainer.step(gradient)
                 partial["loss_sum"] += value * sums.n_rows
                 partial["correct"] += sums.correct
                 partial["counted"] += sums.counted
@@ -1562,10 +1602,10 @@ def fit_minibatch(model, X, y=None, *, loss=None, sample_weight=None, optimizer=
                                partial["correct"] / max(1, partial["counted"]))
                 if checkpoint_every is not None and (global_step + 1) % checkpoint_every == 0:
                     write_checkpoint(epoch, step + 1, partial)
-            current_handle = prefetched = None
+            current_handle, prefetched = None, (None, None)  # let go of the last block
 
             record = {"epoch": epoch + 1, "train_loss": partial["loss_sum"] / n_rows,
-                      "train_accuracy": partial["correct"] / max(1, partial["counted"]), "lr": float(optimizer.lr)}
+                      "train_accuracy": partial["correct"] / max(1, partial["counted"]), "lr": float(trainer.lr)}
             for name, total in partial["terms"].items():
                 record[f"train_loss/{name}"] = total / n_rows
             if validation is not None:

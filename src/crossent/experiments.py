@@ -51,12 +51,15 @@ import math
 import numbers as numbers_module
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._typing import PathLike
 from ._validation import _describe
 
 __all__ = ["EXPERIMENTS", "Experiment", "ExperimentResult", "run_experiment", "flip_labels", "BUDGETS", "PUBLISHED"]
@@ -65,7 +68,7 @@ __all__ = ["EXPERIMENTS", "Experiment", "ExperimentResult", "run_experiment", "f
 BUDGETS = ("full", "ci")
 
 #: published figures the experiments compare against (the claims are checked on crossent's own numbers)
-PUBLISHED = {
+PUBLISHED: dict[str, Any] = {
     # the softmax / cross-entropy worked example: logits (1, 2, 0.5), true class 1
     "worked-example": {
         "softmax": (0.2312, 0.6285, 0.1402),
@@ -107,9 +110,9 @@ class ExperimentResult:
     name: str
     claim: str
     holds: bool
-    numbers: dict
+    numbers: dict[str, Any]
     table: str
-    figures: list = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
     explanation: str = ""
     budget: str = "full"
 
@@ -134,8 +137,8 @@ class Experiment:
     name: str
     summary: str
     needs_mnist: bool
-    budgets: dict
-    run: Callable = field(repr=False)
+    budgets: dict[str, dict[str, Any]]
+    run: Callable[[_Context], ExperimentResult] = field(repr=False)
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -282,7 +285,7 @@ def _worked_example(context: _Context) -> ExperimentResult:
         ])
     rows.append(["loss (nats)", "", f"{numbers['loss']:.{digits}f}", f"{published['loss']:.{digits}f}", "", ""])
     table = _format_table(["", "logit", "softmax", "published", "gradient", "published"], rows)
-    figures = []
+    figures: list[Path] = []
     path = context.figure_path("softmax-bars")
     if path is not None:
         from .plots import plot_softmax_bars
@@ -380,7 +383,7 @@ def _slowdown(context: _Context) -> ExperimentResult:
         f"{numbers['initial_logit_gradient_cross_entropy']:.4f}: sigma'(z) cancels, so the neuron learns "
         f"fastest when it is most wrong."
     )
-    figures = []
+    figures: list[Path] = []
     path = context.figure_path("output-and-cost")
     if path is not None:
         figures.append(_save(_slowdown_figure(quadratic, cross_entropy, settings), path))
@@ -458,7 +461,7 @@ def _mnist_linear(context: _Context) -> ExperimentResult:
             ["LeCun et al. 1998, linear classifier (1-layer NN)", _pct(1 - lecun_error), _pct(lecun_error), ""],
         ],
     )
-    figures = []
+    figures: list[Path] = []
     _history_figure(context, history, "history", figures)
     path = context.figure_path("weights")
     if path is not None:
@@ -512,7 +515,7 @@ def _mnist_800(context: _Context) -> ExperimentResult:
             ["Simard et al. 2003, MLP 784-800-10, cross-entropy", _pct(1 - simard_error), _pct(simard_error), ""],
         ],
     )
-    figures = []
+    figures: list[Path] = []
     _history_figure(context, history, "history", figures)
     dropout_text = f", dropout {settings['dropout']:g}" if settings.get("dropout") else ""
     return context.result(
@@ -527,7 +530,9 @@ def _mnist_800(context: _Context) -> ExperimentResult:
 # --------------------------------------------------------------------------- noisy-labels
 
 
-def flip_labels(y, fraction: float, n_classes: int, seed) -> np.ndarray:
+def flip_labels(
+    y: ArrayLike, fraction: float, n_classes: int, seed: int | Sequence[int] | np.random.Generator | None
+) -> np.ndarray:
     """A copy of ``y`` with ``round(fraction * len(y))`` labels changed to a different class, uniformly.
 
     The rows to corrupt are drawn without replacement and each gets one of the
@@ -586,7 +591,7 @@ def _noisy_labels(context: _Context) -> ExperimentResult:
         for name, run in runs.items()
     ]
     table = _format_table(["loss", "options", "clean test accuracy", "noisy train accuracy", "train seconds"], rows)
-    figures = []
+    figures: list[Path] = []
     path = context.figure_path("accuracy")
     if path is not None:
         figures.append(_save(_noisy_figure(runs, numbers, settings), path))
@@ -678,7 +683,7 @@ def _mse_vs_ce(context: _Context) -> ExperimentResult:
     ]
     rows.append(["train seconds", f"{ce['train_seconds']:.1f}", f"{quadratic['train_seconds']:.1f}"])
     table = _format_table(["test accuracy", "cross-entropy", "quadratic (softmax MSE)"], rows)
-    figures = []
+    figures: list[Path] = []
     path = context.figure_path("curves")
     if path is not None:
         figures.append(_save(_mse_vs_ce_figure(ce, quadratic), path))
@@ -791,7 +796,14 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
-def run_experiment(name, *, data_dir=None, out_dir=None, budget="full", seed=0) -> ExperimentResult:
+def run_experiment(
+    name: str,
+    *,
+    data_dir: PathLike | None = None,
+    out_dir: PathLike | None = None,
+    budget: Literal["full", "ci"] = "full",
+    seed: int = 0,
+) -> ExperimentResult:
     """Run one experiment of :data:`EXPERIMENTS` and check its claim on the numbers it measured.
 
     Parameters

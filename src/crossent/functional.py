@@ -18,9 +18,12 @@ Conventions for non-finite inputs
 from __future__ import annotations
 
 import math
+from typing import Any, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
+from ._typing import FloatArray
 from ._validation import as_float_array, check_axis, check_probabilities, check_scalar
 
 __all__ = [
@@ -36,7 +39,7 @@ __all__ = [
 ]
 
 
-def _shifted_exp(x: np.ndarray, axis: int):
+def _shifted_exp(x: NDArray[np.floating[Any]], axis: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Return ``(exp(x - m), m, log_sum)`` along ``axis`` (``m`` and ``log_sum`` kept as length 1).
 
     ``m`` is the maximum (0 where it is not finite), so every exponent is <= 0
@@ -59,7 +62,7 @@ def _shifted_exp(x: np.ndarray, axis: int):
     return exps, shift, log_sum
 
 
-def logsumexp(x, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+def logsumexp(x: ArrayLike, axis: int = -1, keepdims: bool = False) -> FloatArray:
     r"""Log of the sum of exponentials, computed without overflow.
 
     .. math:: \operatorname{LSE}(x) = m + \log \sum_i e^{x_i - m}, \quad m = \max_i x_i
@@ -94,7 +97,7 @@ def logsumexp(x, axis: int = -1, keepdims: bool = False) -> np.ndarray:
     return result if keepdims else np.squeeze(result, axis=axis)
 
 
-def softmax(x, axis: int = -1) -> np.ndarray:
+def softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
     r"""Softmax along ``axis``: :math:`p_i = e^{x_i} / \sum_j e^{x_j}`.
 
     Jacobian: :math:`\partial p_i / \partial x_j = p_i(\delta_{ij} - p_j)`.
@@ -114,7 +117,7 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     return exps
 
 
-def log_softmax(x, axis: int = -1) -> np.ndarray:
+def log_softmax(x: ArrayLike, axis: int = -1) -> FloatArray:
     r"""Log of the softmax along ``axis``: :math:`x_i - \operatorname{LSE}(x)`.
 
     Gradient of :math:`\sum_i g_i \log p_i`: :math:`g - p \sum_i g_i`.
@@ -135,7 +138,7 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     return ((x - shift) - log_sum).astype(x.dtype, copy=False)
 
 
-def sigmoid(x) -> np.ndarray:
+def sigmoid(x: ArrayLike) -> FloatArray:
     r"""Logistic function :math:`\sigma(x) = 1 / (1 + e^{-x})`, with :math:`\sigma' = \sigma(1-\sigma)`.
 
     Evaluated through :math:`e^{-|x|}` so that no exponential overflows:
@@ -152,7 +155,7 @@ def sigmoid(x) -> np.ndarray:
     return np.where(x >= 0, 1 / (1 + decay), decay / (1 + decay)).astype(x.dtype, copy=False)
 
 
-def log_sigmoid(x) -> np.ndarray:
+def log_sigmoid(x: ArrayLike) -> FloatArray:
     r""":math:`\log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|}) = -\operatorname{softplus}(-x)`.
 
     Derivative: :math:`1 - \sigma(x) = \sigma(-x)`.
@@ -167,7 +170,7 @@ def log_sigmoid(x) -> np.ndarray:
     return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
 
 
-def softplus(x) -> np.ndarray:
+def softplus(x: ArrayLike) -> FloatArray:
     r""":math:`\operatorname{softplus}(x) = \log(1 + e^x) = \max(x, 0) + \log(1 + e^{-|x|})`.
 
     Derivative: :math:`\sigma(x)`.
@@ -182,7 +185,7 @@ def softplus(x) -> np.ndarray:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
-def _log_base(base) -> float:
+def _log_base(base: float | None) -> float:
     if base is None:
         return 1.0
     base = check_scalar(base, "base", low=0, low_inclusive=False)
@@ -191,30 +194,35 @@ def _log_base(base) -> float:
     return math.log(base)
 
 
-def _distributions(p, q, axis):
-    p = as_float_array(p, "p")
-    axis = check_axis(axis, p.ndim, "axis")
-    check_probabilities(p, "p", axis)
-    p = np.maximum(p, 0)  # entries in [-tolerance, 0) passed the check: they count as 0
+@overload
+def _distributions(p: ArrayLike, q: None, axis: int) -> tuple[FloatArray, None, int]: ...
+@overload
+def _distributions(p: ArrayLike, q: ArrayLike, axis: int) -> tuple[FloatArray, FloatArray, int]: ...
+def _distributions(p: ArrayLike, q: ArrayLike | None, axis: int) -> tuple[FloatArray, FloatArray | None, int]:
+    p_array = as_float_array(p, "p")
+    axis = check_axis(axis, p_array.ndim, "axis")
+    check_probabilities(p_array, "p", axis)
+    p_array = np.maximum(p_array, 0)  # entries in [-tolerance, 0) passed the check: they count as 0
     if q is None:
-        return p, None, axis
-    q = as_float_array(q, "q")
-    if q.shape != p.shape:
-        raise ValueError(f"p and q must have the same shape, got p {p.shape} and q {q.shape}")
-    check_probabilities(q, "q", axis)
-    q = np.maximum(q, 0)
-    dtype = np.result_type(p, q)
-    return p.astype(dtype, copy=False), q.astype(dtype, copy=False), axis
+        return p_array, None, axis
+    q_array = as_float_array(q, "q")
+    if q_array.shape != p_array.shape:
+        raise ValueError(f"p and q must have the same shape, got p {p_array.shape} and q {q_array.shape}")
+    check_probabilities(q_array, "q", axis)
+    q_array = np.maximum(q_array, 0)
+    dtype = np.result_type(p_array, q_array)
+    return p_array.astype(dtype, copy=False), q_array.astype(dtype, copy=False), axis
 
 
-def _plogq(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+
+def _plogq(p: FloatArray, q: FloatArray) -> FloatArray:
     """``p * log(q)`` with ``0 * log(anything) = 0``; ``p > 0, q == 0`` gives ``-inf``."""
     with np.errstate(divide="ignore", invalid="ignore"):  # 0 * -inf is replaced just below
         products = p * np.log(q)
     return np.where(p == 0, 0, products)
 
 
-def entropy(p, axis: int = -1, base=None) -> np.ndarray:
+def entropy(p: ArrayLike, axis: int = -1, base: float | None = None) -> FloatArray:
     r"""Shannon entropy :math:`H(p) = -\sum_i p_i \log p_i` with :math:`0 \log 0 = 0`.
 
     Parameters
@@ -233,11 +241,11 @@ def entropy(p, axis: int = -1, base=None) -> np.ndarray:
     >>> float(crossent.entropy(np.array([0.5, 0.5, 0.0]), base=2))
     1.0
     """
-    p, _, axis = _distributions(p, None, axis)
-    return -np.sum(_plogq(p, p), axis=axis) / _log_base(base)
+    p_array, _, axis = _distributions(p, None, axis)
+    return -np.sum(_plogq(p_array, p_array), axis=axis) / _log_base(base)
 
 
-def cross_entropy(p, q, axis: int = -1, base=None) -> np.ndarray:
+def cross_entropy(p: ArrayLike, q: ArrayLike, axis: int = -1, base: float | None = None) -> FloatArray:
     r"""Cross-entropy between distributions :math:`H(p, q) = -\sum_i p_i \log q_i`.
 
     :math:`H(p, q) = H(p) + \mathrm{KL}(p \,\|\, q)`. Terms with :math:`p_i = 0`
@@ -250,11 +258,11 @@ def cross_entropy(p, q, axis: int = -1, base=None) -> np.ndarray:
     >>> float(crossent.cross_entropy(np.array([0.0, 1.0, 0.0]), np.array([0.2, 0.5, 0.3]), base=2))
     1.0
     """
-    p, q, axis = _distributions(p, q, axis)
-    return -np.sum(_plogq(p, q), axis=axis) / _log_base(base)
+    p_array, q_array, axis = _distributions(p, q, axis)
+    return -np.sum(_plogq(p_array, q_array), axis=axis) / _log_base(base)
 
 
-def kl_divergence(p, q, axis: int = -1, base=None) -> np.ndarray:
+def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1, base: float | None = None) -> FloatArray:
     r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q) = \sum_i p_i \log(p_i / q_i)`.
 
     Terms with :math:`p_i = 0` are 0; :math:`p_i > 0` with :math:`q_i = 0`
@@ -267,5 +275,5 @@ def kl_divergence(p, q, axis: int = -1, base=None) -> np.ndarray:
     >>> float(crossent.kl_divergence(np.array([0.5, 0.5]), np.array([0.25, 0.75]), base=2))  # doctest: +ELLIPSIS
     0.2075...
     """
-    p, q, axis = _distributions(p, q, axis)
-    return np.sum(_plogq(p, p) - _plogq(p, q), axis=axis) / _log_base(base)
+    p_array, q_array, axis = _distributions(p, q, axis)
+    return np.sum(_plogq(p_array, p_array) - _plogq(p_array, q_array), axis=axis) / _log_base(base)

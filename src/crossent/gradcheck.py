@@ -10,9 +10,12 @@ Work in float64: in float32 the differences are dominated by rounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._validation import check_scalar
 
@@ -25,9 +28,9 @@ class GradcheckResult:
 
     max_relative_error: float
     max_absolute_error: float
-    worst_index: tuple
-    analytic: np.ndarray
-    numerical: np.ndarray
+    worst_index: tuple[int, ...]
+    analytic: NDArray[np.float64]
+    numerical: NDArray[np.float64]
     tolerance: float
 
     @property
@@ -46,25 +49,34 @@ class GradcheckResult:
         )
 
 
-def numerical_gradient(func, x, *, eps: float = 1e-6) -> np.ndarray:
+def numerical_gradient(
+    func: Callable[[NDArray[np.float64]], Any], x: ArrayLike, *, eps: float = 1e-6
+) -> NDArray[np.float64]:
     """Central-difference gradient of the scalar function ``func`` at ``x`` (float64)."""
     eps = check_scalar(eps, "eps", low=0.0, low_inclusive=False)
-    x = np.array(x, dtype=np.float64)
-    grad = np.zeros_like(x)
-    flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
+    point = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(point)
+    flat_x, flat_grad = point.reshape(-1), grad.reshape(-1)
     for i in range(flat_x.size):
         original = flat_x[i]
         step = eps * max(1.0, abs(original))
         flat_x[i] = original + step
-        upper = float(func(x))
+        upper = float(func(point))
         flat_x[i] = original - step
-        lower = float(func(x))
+        lower = float(func(point))
         flat_x[i] = original
         flat_grad[i] = (upper - lower) / (2 * step)
     return grad
 
 
-def gradcheck(func, x, grad, *, eps: float = 1e-6, tolerance: float = 1e-6) -> GradcheckResult:
+def gradcheck(
+    func: Callable[[NDArray[np.float64]], Any],
+    x: ArrayLike,
+    grad: Callable[[NDArray[np.float64]], ArrayLike] | ArrayLike,
+    *,
+    eps: float = 1e-6,
+    tolerance: float = 1e-6,
+) -> GradcheckResult:
     """Compare an analytic gradient with central differences of ``func``.
 
     Parameters
@@ -97,11 +109,11 @@ def gradcheck(func, x, grad, *, eps: float = 1e-6, tolerance: float = 1e-6) -> G
     (True, True)
     """
     tolerance = check_scalar(tolerance, "tolerance", low=0.0)
-    x = np.array(x, dtype=np.float64)
-    analytic = np.asarray(grad(x.copy()) if callable(grad) else grad, dtype=np.float64)
-    if analytic.shape != x.shape:
-        raise ValueError(f"grad must have x's shape {x.shape}, got {analytic.shape}")
-    numerical = numerical_gradient(func, x, eps=eps)
+    point = np.array(x, dtype=np.float64)
+    analytic = np.asarray(grad(point.copy()) if callable(grad) else grad, dtype=np.float64)
+    if analytic.shape != point.shape:
+        raise ValueError(f"grad must have x's shape {point.shape}, got {analytic.shape}")
+    numerical = numerical_gradient(func, point, eps=eps)
     difference = np.abs(analytic - numerical)
     scale = max(float(np.max(np.abs(analytic), initial=0.0)), float(np.max(np.abs(numerical), initial=0.0)))
     max_abs = float(np.max(difference, initial=0.0))
@@ -109,5 +121,5 @@ def gradcheck(func, x, grad, *, eps: float = 1e-6, tolerance: float = 1e-6) -> G
         relative = 0.0 if max_abs == 0.0 else float("inf")
     else:
         relative = max_abs / scale
-    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(difference)), x.shape)) if x.size else ()
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(difference)), point.shape)) if point.size else ()
     return GradcheckResult(relative, max_abs, worst, analytic, numerical, tolerance)

@@ -36,10 +36,20 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._typing import PathLike
 from ._validation import _describe
+
+if TYPE_CHECKING:
+    import onnx
+
+    from .datasets import Normalizer
+    from .nn import Model
+    from .serialization import Checkpoint
 
 __all__ = ["export_onnx", "DEFAULT_OPSET", "MIN_OPSET", "add_arguments", "run"]
 
@@ -54,7 +64,7 @@ INSTALL_HINT = "pip install 'crossent[onnx]'"
 INPUT, LOGITS, PROBABILITIES, LABEL = "input", "logits", "probabilities", "label"
 
 
-def _import_onnx():
+def _import_onnx() -> ModuleType:
     """The ``onnx`` module, or an ImportError that says how to install it."""
     try:
         import onnx
@@ -70,7 +80,7 @@ def _import_onnx():
 # =====================================================================================================
 
 
-def _check_model(model):
+def _check_model(model: Model | Checkpoint) -> tuple[Model, list[str] | None, Any]:
     """(model, class names, normalizer) from a crossent model or a :class:`crossent.Checkpoint`."""
     from .nn import MODELS
     from .serialization import Checkpoint
@@ -87,7 +97,7 @@ def _check_model(model):
     return model, class_names, normalizer
 
 
-def _check_path(path) -> Path:
+def _check_path(path: object) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike ending in .onnx, got {_describe(path)}")
     path = Path(path)
@@ -98,7 +108,7 @@ def _check_path(path) -> Path:
     return path
 
 
-def _check_opset_type(opset) -> int:
+def _check_opset_type(opset: object) -> int:
     if opset is None:
         return DEFAULT_OPSET
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
@@ -113,14 +123,14 @@ def _check_opset_range(opset: int, newest: int) -> None:
         )
 
 
-def _n_classes(model) -> int:
+def _n_classes(model: Model) -> int:
     """How many names the classes take: two for a one-output LogisticRegression (class 0 and class 1)."""
     from .nn import LogisticRegression
 
     return 2 if isinstance(model, LogisticRegression) and model.n_outputs == 1 else model.n_outputs
 
 
-def _check_class_names(class_names, model) -> list[str] | None:
+def _check_class_names(class_names: Sequence[str] | None, model: Model) -> list[str] | None:
     if class_names is None:
         return None
     if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
@@ -133,7 +143,7 @@ def _check_class_names(class_names, model) -> list[str] | None:
     return [str(name) for name in class_names]
 
 
-def _check_normalizer(normalizer, model):
+def _check_normalizer(normalizer: Normalizer | Mapping[str, Any] | None, model: Model) -> Normalizer | None:
     """The fitted Normalizer to bake in, or None when there is nothing to do."""
     from .datasets import Normalizer
 
@@ -162,7 +172,7 @@ def _check_normalizer(normalizer, model):
 # =====================================================================================================
 
 
-def _network_nodes(model, first_input: str):
+def _network_nodes(model: Model, first_input: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """(nodes, initializers) of the layers: Gemm per Linear, the activation ops; Dropout is the identity."""
     from onnx import helper, numpy_helper
 
@@ -192,7 +202,10 @@ def _network_nodes(model, first_input: str):
     return nodes, initializers
 
 
-def build_onnx_model(model, *, opset: int = DEFAULT_OPSET, class_names=None, normalizer=None):
+def build_onnx_model(
+    model: Model, *, opset: int = DEFAULT_OPSET, class_names: list[str] | None = None,
+    normalizer: Normalizer | None = None,
+) -> onnx.ModelProto:
     """The checked ``onnx.ModelProto`` that :func:`export_onnx` writes (arguments already validated)."""
     onnx = _import_onnx()
     from onnx import TensorProto, helper, numpy_helper
@@ -204,9 +217,11 @@ def build_onnx_model(model, *, opset: int = DEFAULT_OPSET, class_names=None, nor
     network_input = INPUT
     if normalizer is not None:
         # two float32 operations, as Normalizer.transform does them, so results match bit for bit
+        offset, scale = normalizer.offset, normalizer.scale
+        assert offset is not None and scale is not None  # fitted: checked by _check_normalizer
         initializers += [
-            numpy_helper.from_array(normalizer.offset.astype(np.float32), "normalizer.offset"),
-            numpy_helper.from_array(normalizer.scale.astype(np.float32), "normalizer.scale"),
+            numpy_helper.from_array(offset.astype(np.float32), "normalizer.offset"),
+            numpy_helper.from_array(scale.astype(np.float32), "normalizer.scale"),
         ]
         nodes += [
             helper.make_node("Sub", [INPUT, "normalizer.offset"], ["normalizer.centred"], name="normalizer.sub"),
@@ -265,7 +280,14 @@ def build_onnx_model(model, *, opset: int = DEFAULT_OPSET, class_names=None, nor
     return onnx_model
 
 
-def export_onnx(model, path, *, opset=None, class_names=None, normalizer=None):
+def export_onnx(
+    model: Model | Checkpoint,
+    path: PathLike,
+    *,
+    opset: int | None = None,
+    class_names: Sequence[str] | None = None,
+    normalizer: Normalizer | Mapping[str, Any] | None = None,
+) -> onnx.ModelProto:
     r"""Write ``model``'s inference graph to the ONNX file ``path`` (atomically) and return it.
 
     The graph computes, for the float32 ``input`` :math:`x` of shape
@@ -368,7 +390,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"ONNX operator set, {MIN_OPSET} or newer (default: {DEFAULT_OPSET})")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """``crossent export``: load the model file, export it with its normalizer and class names, say what was written."""
     from .cli import UsageError
     from .serialization import load_checkpoint

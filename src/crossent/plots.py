@@ -43,10 +43,13 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._io import atomic_output
+from ._typing import LossLike, PathLike, Seed
 from ._validation import _describe, as_float_array, check_finite_scalar
 from .functional import softmax
 from .losses import (
@@ -56,6 +59,14 @@ from .losses import (
     sigmoid_binary_cross_entropy_grad,
     softmax_cross_entropy,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .nn import Model
+    from .optim import Optimizer
+    from .train import History
 
 __all__ = [
     "plot_history",
@@ -302,7 +313,10 @@ def _series(records, epochs, key, scale=1.0):
     return [pair[0] for pair in pairs], [pair[1] for pair in pairs]
 
 
-def plot_history(history, *, ax=None, path=None):
+def plot_history(
+    history: History | Sequence[Mapping[str, Any]], *, ax: Axes | Sequence[Axes] | None = None,
+    path: PathLike | None = None,
+) -> Figure:
     """Loss (nats) and accuracy per epoch, train against validation, with the learning rate beside them.
 
     Parameters
@@ -428,7 +442,10 @@ def _draw_points(axes, X, y, colours, class_names):
     return handles
 
 
-def plot_decision_surface(model, X, y, *, resolution=200, class_names=None, ax=None, path=None):
+def plot_decision_surface(
+    model: Model, X: ArrayLike, y: ArrayLike, *, resolution: int = 200, class_names: Sequence[str] | None = None,
+    ax: Axes | None = None, path: PathLike | None = None,
+) -> Figure:
     """A 2-D classifier's predicted class over the plane, shaded by its confidence, with the data on top.
 
     Every point of a ``resolution`` x ``resolution`` grid over the data's
@@ -489,11 +506,11 @@ class TrainingAnimation:
     """What :func:`animate_training` did: the batch losses, the frames written and where."""
 
     #: the loss of every training batch, in order (before that batch's update)
-    losses: list
+    losses: list[float]
     #: number of frames in the GIF
     n_frames: int
     #: the (0-based) batch after which each frame was drawn
-    frame_batches: list
+    frame_batches: list[int]
     #: the GIF file
     path: Path
 
@@ -506,20 +523,20 @@ def _frame_batches(total_batches: int, max_frames: int | None) -> list:
 
 
 def animate_training(
-    model,
-    X,
-    y,
+    model: Model,
+    X: ArrayLike,
+    y: ArrayLike,
     *,
-    loss=None,
-    optimizer,
-    epochs=1,
-    batch_size=16,
-    seed=0,
-    path,
-    fps=8,
-    max_frames=None,
-    resolution=80,
-):
+    loss: str | LossLike | None = None,
+    optimizer: str | Optimizer,
+    epochs: int = 1,
+    batch_size: int = 16,
+    seed: Seed = 0,
+    path: PathLike,
+    fps: float = 8,
+    max_frames: int | None = None,
+    resolution: int = 80,
+) -> TrainingAnimation:
     """Train ``model`` batch by batch and write a GIF: one frame per batch, decision surface and loss curve.
 
     Each step is the step of :func:`crossent.fit`: forward in training mode,
@@ -586,7 +603,9 @@ def animate_training(
     if max_frames is not None:
         max_frames = _check_positive_int(max_frames, "max_frames")
     resolution = _check_positive_int(resolution, "resolution", minimum=2)
-    path = _check_path(path, allowed_suffixes=("gif",))
+    gif_path = _check_path(path, allowed_suffixes=("gif",))
+    if gif_path is None:  # _check_path lets None through; here it would surface only after training
+        raise TypeError("path must be a file name ending in .gif (str or os.PathLike), got None")
     matplotlib, _, _ = _matplotlib()
     import matplotlib.ticker
 
@@ -594,13 +613,16 @@ def animate_training(
         from matplotlib.animation import PillowWriter
     except ImportError as error:  # matplotlib's PillowWriter needs Pillow
         raise ImportError(f"animate_training needs Pillow: {INSTALL_HINT}") from error
+    stepper: Optimizer
     if isinstance(optimizer, str):
-        optimizer = make_optimizer(optimizer, model.parameters())
-    elif not callable(getattr(optimizer, "step", None)):
+        stepper = make_optimizer(optimizer, model.parameters())
+    elif callable(getattr(optimizer, "step", None)):
+        stepper = optimizer
+    else:
         raise TypeError(
             f"optimizer must be an optimiser with step(gradients) or a name such as 'sgd', got {_describe(optimizer)}"
         )
-    loss = resolve_loss(loss, model)
+    loss_object: LossLike = resolve_loss(loss, model)
     X = X.astype(model.parameters()[0].dtype, copy=False)
 
     n_samples = X.shape[0]
@@ -651,7 +673,7 @@ def animate_training(
 
     has_loss_and_backward = callable(getattr(model, "loss_and_backward", None))
     gradients = model.gradients()
-    writer = PillowWriter(fps=fps)
+    writer = PillowWriter(fps=fps)  # type: ignore[arg-type]  # stubs say int; any fps > 0 works (1000 / fps ms)
     # PillowWriter writes to a file name, not a stream: it writes a scratch file, which is then
     # copied into the atomic output so that `path` only ever holds a complete GIF. finish() is
     # called only on success (a diverged run writes nothing).
@@ -667,9 +689,9 @@ def animate_training(
                     xb, yb = (X[rows], y[rows]) if order is None else (X[order[rows]], y[order[rows]])
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                         if has_loss_and_backward:
-                            value = float(model.loss_and_backward(xb, yb, loss))
+                            value = float(model.loss_and_backward(xb, yb, loss_object))
                         else:
-                            value, grad = loss.value_and_grad(model.forward(xb, training=True), yb)
+                            value, grad = loss_object.value_and_grad(model.forward(xb, training=True), yb)
                             value = float(value)
                             model.backward(grad)
                     if not math.isfinite(value):
@@ -677,21 +699,21 @@ def animate_training(
                             f"the training loss became {value} at epoch {epoch + 1}, batch {step + 1}; "
                             f"try a smaller learning rate"
                         )
-                    optimizer.step(gradients)
+                    stepper.step(gradients)
                     losses.append(value)
                     if len(losses) - 1 in frame_set:
                         draw_frame(epoch, step)
                         writer.grab_frame()
             writer.finish()
-        with open(scratch, "rb") as gif, atomic_output(path) as stream:
+        with open(scratch, "rb") as gif, atomic_output(gif_path) as stream:
             shutil.copyfileobj(gif, stream)
-    return TrainingAnimation(losses=losses, n_frames=len(frame_batches), frame_batches=frame_batches, path=path)
+    return TrainingAnimation(losses=losses, n_frames=len(frame_batches), frame_batches=frame_batches, path=gif_path)
 
 
 # --------------------------------------------------------------------------- the ideas behind cross-entropy
 
 
-def plot_cross_entropy_curve(*, ax=None, path=None):
+def plot_cross_entropy_curve(*, ax: Axes | Sequence[Axes] | None = None, path: PathLike | None = None) -> Figure:
     r"""Cross-entropy, binary cross-entropy and the quadratic cost against the predicted probability.
 
     Left panel, for a predicted probability :math:`p` (a sigmoid output
@@ -791,7 +813,10 @@ def plot_cross_entropy_curve(*, ax=None, path=None):
     return _finish(figure, path)
 
 
-def plot_softmax_bars(logits=(1.0, 2.0, 0.5), labels=("cat", "dog", "bird"), target="dog", *, ax=None, path=None):
+def plot_softmax_bars(
+    logits: Sequence[float] = (1.0, 2.0, 0.5), labels: Sequence[str] = ("cat", "dog", "bird"),
+    target: str | int | None = "dog", *, ax: Axes | None = None, path: PathLike | None = None,
+) -> Figure:
     r"""The softmax of a few logits as bars, the target class highlighted and its cross-entropy in the title.
 
     The bars are :math:`p = \mathrm{softmax}(z)` (:func:`crossent.softmax`);
@@ -875,7 +900,10 @@ def plot_softmax_bars(logits=(1.0, 2.0, 0.5), labels=("cat", "dog", "bird"), tar
 # --------------------------------------------------------------------------- evaluation
 
 
-def plot_confusion_matrix(confusion, class_names=None, *, normalize=False, ax=None, path=None):
+def plot_confusion_matrix(
+    confusion: ArrayLike | Mapping[str, Any], class_names: Sequence[str] | None = None, *, normalize: bool = False,
+    ax: Axes | None = None, path: PathLike | None = None,
+) -> Figure:
     """A confusion matrix as a heat map: rows are the true class, columns the predicted class.
 
     Parameters
@@ -903,10 +931,12 @@ def plot_confusion_matrix(confusion, class_names=None, *, normalize=False, ax=No
     if isinstance(confusion, Mapping):
         if "confusion_matrix" not in confusion:
             raise ValueError("confusion is a dict without a 'confusion_matrix' entry (pass evaluate()'s result)")
-        confusion = confusion["confusion_matrix"]
-        if confusion is None:
+        matrix: ArrayLike = confusion["confusion_matrix"]
+        if matrix is None:
             raise ValueError("this evaluate() result has no confusion matrix (a multi-label model)")
-    counts = as_float_array(confusion, "confusion").astype(np.float64)
+    else:
+        matrix = confusion
+    counts = as_float_array(matrix, "confusion").astype(np.float64)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] == 0:
         raise ValueError(f"confusion must be a square (C, C) matrix, got shape {counts.shape}")
     if not np.isfinite(counts).all() or counts.min() < 0:
@@ -967,7 +997,10 @@ def _show_image(axes, pixels: np.ndarray, image_shape: tuple, **options):
     return artist
 
 
-def plot_misclassified(model, X, y, *, image_shape, class_names=None, n=16, ax=None, path=None):
+def plot_misclassified(
+    model: Model, X: ArrayLike, y: ArrayLike, *, image_shape: tuple[int, ...], class_names: Sequence[str] | None = None,
+    n: int = 16, ax: Axes | Sequence[Axes] | None = None, path: PathLike | None = None,
+) -> Figure:
     """A grid of the samples the model gets wrong, most confident mistakes first.
 
     Each panel shows the image with its true class, the predicted class and
@@ -1056,7 +1089,10 @@ def _linear_weight(model) -> np.ndarray:
     return weight
 
 
-def plot_weight_templates(model, *, image_shape, class_names=None, ax=None, path=None):
+def plot_weight_templates(
+    model: Model, *, image_shape: tuple[int, ...], class_names: Sequence[str] | None = None,
+    ax: Axes | Sequence[Axes] | None = None, path: PathLike | None = None,
+) -> Figure:
     r"""The rows of a linear classifier's weight matrix drawn as images: what each class looks for.
 
     For :class:`~crossent.nn.SoftmaxRegression` the logit of class :math:`c`

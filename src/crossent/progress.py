@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Literal, TextIO
 
 
 class ProgressBar:
@@ -23,8 +24,8 @@ class ProgressBar:
         Characters of the bar itself.
     """
 
-    def __init__(self, total_epochs: int, steps_per_epoch: int, *, enabled="auto", stream=None,
-                 width: int = 24, interval: float = 0.1):
+    def __init__(self, total_epochs: int, steps_per_epoch: int, *, enabled: bool | Literal["auto"] = "auto",
+                 stream: TextIO | None = None, width: int = 24, interval: float = 0.1) -> None:
         self.stream = stream if stream is not None else sys.stderr
         if enabled == "auto":
             isatty = getattr(self.stream, "isatty", None)

@@ -39,12 +39,19 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._io import atomic_output
+from ._typing import PathLike
 from ._validation import _describe
 from .plots import _check_class_names, _history_records
+
+if TYPE_CHECKING:
+    from .nn import Model
+    from .train import History
 
 __all__ = ["write_report", "REPORT_FILE_NAME"]
 
@@ -132,12 +139,13 @@ def _check_image_shape(image_shape, model, X_test) -> tuple:
     if X_test is not None:
         n_features = int(np.shape(X_test)[-1])
     else:
-        n_features = getattr(model, "n_features", None)
-        if not isinstance(n_features, numbers.Integral):
+        model_features = getattr(model, "n_features", None)
+        if not isinstance(model_features, numbers.Integral):
             raise TypeError(
                 f"image_shape needs a model with n_features or the test data, got model {_describe(model)}"
             )
-    return check_against_features(image_shape, int(n_features), allow_channels=True)
+        n_features = int(model_features)
+    return check_against_features(image_shape, n_features, allow_channels=True)
 
 
 def _check_test_data(X_test, y_test):
@@ -380,17 +388,17 @@ def _image_sections(model, X_test, y_test, image_shape, class_names) -> str:
 
 
 def write_report(
-    directory,
+    directory: PathLike,
     *,
-    model,
-    history,
-    evaluation,
-    config,
-    X_test=None,
-    y_test=None,
-    image_shape=None,
-    class_names=None,
-    title=None,
+    model: Model,
+    history: History | Sequence[Mapping[str, Any]],
+    evaluation: Mapping[str, Any],
+    config: Mapping[str, Any],
+    X_test: ArrayLike | None = None,
+    y_test: ArrayLike | None = None,
+    image_shape: tuple[int, ...] | None = None,
+    class_names: Sequence[str] | None = None,
+    title: str | None = None,
 ) -> Path:
     """Write ``directory/index.html``: a self-contained HTML report of one training run.
 

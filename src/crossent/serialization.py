@@ -24,12 +24,21 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._io import atomic_output
+from ._typing import PathLike
+
+if TYPE_CHECKING:
+    from .datasets import Normalizer
+    from .losses import Loss, LossSum
+    from .nn import Model
+    from .optim import Optimizer
 
 FORMAT = "crossent-model"
 FORMAT_VERSION = 1
@@ -45,27 +54,29 @@ class ModelFileError(ValueError):
 class Checkpoint:
     """Everything :func:`load_checkpoint` reads back: the model and the state to resume training."""
 
-    model: object
-    metadata: dict
-    optimizer_state: dict | None = None
-    extra: dict = field(default_factory=dict)
+    model: Model
+    metadata: dict[str, Any]
+    optimizer_state: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def class_names(self):
-        return self.metadata.get("class_names")
+    def class_names(self) -> list[str] | None:
+        names: list[str] | None = self.metadata.get("class_names")
+        return names
 
     @property
-    def training(self) -> dict:
-        return self.metadata.get("training") or {}
+    def training(self) -> dict[str, Any]:
+        training: dict[str, Any] = self.metadata.get("training") or {}
+        return training
 
-    def loss(self):
+    def loss(self) -> Loss | LossSum | None:
         from .losses import loss_from_config
 
         config = self.metadata.get("loss")
         return None if config is None else loss_from_config(config)
 
 
-def _split_arrays(value, prefix: str, arrays: dict):
+def _split_arrays(value: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
     """Replace every ndarray inside nested dicts/lists by ``{"__array__": key}`` and collect it."""
     if isinstance(value, np.ndarray):
         key = f"{prefix}/{len(arrays)}"
@@ -80,7 +91,7 @@ def _split_arrays(value, prefix: str, arrays: dict):
     return value
 
 
-def _join_arrays(value, arrays: dict):
+def _join_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(value, dict):
         if set(value) == {"__array__"}:
             return arrays[value["__array__"]]
@@ -90,11 +101,11 @@ def _join_arrays(value, arrays: dict):
     return value
 
 
-def _generators(model) -> list:
+def _generators(model: Model) -> list[np.random.Generator]:
     """The model's random generators (e.g. dropout masks), in a stable order."""
-    found = []
+    found: list[np.random.Generator] = []
 
-    def visit(obj, depth=0):
+    def visit(obj: object, depth: int = 0) -> None:
         if depth > 6:
             return
         for name in sorted(vars(obj)) if hasattr(obj, "__dict__") else ():
@@ -112,8 +123,17 @@ def _generators(model) -> list:
     return found
 
 
-def save(model, path, *, optimizer=None, loss=None, class_names=None, normalizer=None, training=None,
-         extra=None) -> None:
+def save(
+    model: Model,
+    path: PathLike,
+    *,
+    optimizer: Optimizer | None = None,
+    loss: Loss | LossSum | None = None,
+    class_names: Sequence[str] | None = None,
+    normalizer: Normalizer | dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Write ``model`` (and optionally the state to resume training) to ``path`` atomically.
 
     Parameters
@@ -135,7 +155,7 @@ def save(model, path, *, optimizer=None, loss=None, class_names=None, normalizer
     """
     from . import __version__
 
-    arrays: dict = {}
+    arrays: dict[str, np.ndarray] = {}
     names = list(model.parameter_names())
     for name, parameter in zip(names, model.parameters()):
         arrays[f"parameters/{name}"] = np.asarray(parameter)
@@ -174,7 +194,7 @@ def save(model, path, *, optimizer=None, loss=None, class_names=None, normalizer
             archive.writestr(f"{key}.npy", buffer.getvalue())
 
 
-def load_checkpoint(path) -> Checkpoint:
+def load_checkpoint(path: PathLike) -> Checkpoint:
     """Read a file written by :func:`save`: the model, its metadata and the optimiser state.
 
     Raises
@@ -204,7 +224,7 @@ def load_checkpoint(path) -> Checkpoint:
                     f"{str(path)!r} has format version {version!r}; this crossent reads up to "
                     f"{FORMAT_VERSION} -- upgrade crossent"
                 )
-            arrays = {}
+            arrays: dict[str, np.ndarray] = {}
             for member in members:
                 if member.endswith(".npy"):
                     arrays[member[: -len(".npy")]] = np.lib.format.read_array(
@@ -245,6 +265,6 @@ def load_checkpoint(path) -> Checkpoint:
                       extra=metadata.get("extra") or {})
 
 
-def load(path):
+def load(path: PathLike) -> Model:
     """Load the model saved at ``path`` (see :func:`load_checkpoint` for the training state)."""
     return load_checkpoint(path).model

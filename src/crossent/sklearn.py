@@ -78,6 +78,8 @@ from ._validation import _describe
 from .functional import log_sigmoid, log_softmax, sigmoid, softmax
 from .losses import Loss, SigmoidBinaryCrossEntropyLoss, SigmoidFocalLoss, get_loss
 from .nn import MLP, LogisticRegression, SoftmaxRegression
+from .nn import Model
+from .optim import Optimizer
 from .optim.schedules import SCHEDULE_NAMES, Schedule, make_schedule
 from .train import _batches, make_optimizer
 
@@ -160,6 +162,9 @@ class _Classifier(ClassifierMixin, BaseEstimator):
     """
 
     _multilabel_support = False
+    # set by fit (declared for the type checker only: an unfitted estimator has neither)
+    model_: Model
+    _optimizer_configuration: tuple
 
     # ------------------------------------------------------------------ hyperparameters
 
@@ -308,7 +313,7 @@ class _Classifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ objective
 
-    def _new_model(self, n_features: int, n_outputs: int, rng: np.random.Generator):
+    def _new_model(self, n_features: int, n_outputs: int, rng: np.random.Generator) -> Model:
         return self._build_model(n_features, n_outputs, int(rng.integers(2**31 - 1)), _check_dtype(self.dtype))
 
     def _match_dtype(self) -> None:
@@ -378,8 +383,8 @@ class _Classifier(ClassifierMixin, BaseEstimator):
         names = self.model_.parameter_names()
         self._penalized = [index for index, name in enumerate(names) if name.endswith("weight")]
         self.n_iter_ = 0
-        self.loss_curve_ = []
-        self._optimizer = None
+        self.loss_curve_: list[float] = []
+        self._optimizer: Optimizer | None = None
         self._rng = rng
 
     def _prepare_optimizer(self) -> float:
@@ -427,6 +432,8 @@ class _Classifier(ClassifierMixin, BaseEstimator):
         With a ``schedule``, step ``k`` of the epoch uses the learning rate
         ``schedule.lr_at(first_step + k)``.
         """
+        optimizer = self._optimizer
+        assert optimizer is not None, "_prepare_optimizer runs before the first epoch"
         n_samples = X.shape[0]
         batch = self._batch_rows(n_samples)
         order = self._rng.permutation(n_samples) if self.shuffle and batch < n_samples else None
@@ -440,14 +447,14 @@ class _Classifier(ClassifierMixin, BaseEstimator):
             else:
                 weights_batch = weights[rows] if order is None else weights[order[rows]]
             if schedule is not None:
-                self._optimizer.lr = schedule.lr_at(first_step + index)
+                optimizer.lr = schedule.lr_at(first_step + index)
             value, gradients = self._objective(X_batch, targets_batch, weights_batch, mean_weight)
             if not np.isfinite(value):
                 raise FloatingPointError(
                     f"the training objective became {value} at iteration {self.n_iter_ + 1}; learning_rate "
-                    f"{self._optimizer.lr:g} is probably too high for this data (try a smaller one or scaled X)"
+                    f"{optimizer.lr:g} is probably too high for this data (try a smaller one or scaled X)"
                 )
-            self._optimizer.step(gradients)
+            optimizer.step(gradients)
             total += value * X_batch.shape[0]
         return total / n_samples
 
@@ -471,7 +478,8 @@ class _Classifier(ClassifierMixin, BaseEstimator):
             raise ValueError("sample_weight (times class_weight) is zero on every training row; nothing to fit")
         steps_per_epoch = -(-X.shape[0] // self._batch_rows(X.shape[0]))
         schedule = self._schedule(base_learning_rate, self.max_iter * steps_per_epoch)
-        best, waited, best_parameters = np.inf, 0, None
+        best, waited = np.inf, 0
+        best_parameters: list[np.ndarray] = []
         converged = False
         for epoch in range(self.max_iter):
             value = self._epoch(X, targets, weights, mean_weight, schedule, epoch * steps_per_epoch)
@@ -865,7 +873,7 @@ class SoftmaxClassifier(_Classifier):
         self.learning_rate_schedule = learning_rate_schedule
         self.dtype = dtype
 
-    def _build_model(self, n_features, n_outputs, seed, dtype):
+    def _build_model(self, n_features, n_outputs, seed, dtype) -> Model:
         return SoftmaxRegression(n_features, n_outputs, init="zeros", seed=seed, dtype=dtype)
 
     @property
@@ -933,7 +941,7 @@ class MLPClassifier(_Classifier):
         self.learning_rate_schedule = learning_rate_schedule
         self.dtype = dtype
 
-    def _build_model(self, n_features, n_outputs, seed, dtype):
+    def _build_model(self, n_features, n_outputs, seed, dtype) -> Model:
         return MLP(n_features, self.hidden_layer_sizes, n_outputs, activation=self.activation, seed=seed,
                    dtype=dtype)
 
@@ -998,7 +1006,7 @@ class BinaryLogisticClassifier(_Classifier):
         self.learning_rate_schedule = learning_rate_schedule
         self.dtype = dtype
 
-    def _build_model(self, n_features, n_outputs, seed, dtype):
+    def _build_model(self, n_features, n_outputs, seed, dtype) -> Model:
         return LogisticRegression(n_features, n_outputs, init="zeros", seed=seed, dtype=dtype)
 
     @property

@@ -45,8 +45,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:
     import torch
@@ -58,6 +61,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 from torch.autograd.function import once_differentiable
 
 import crossent
+from crossent._typing import Reduction
 from crossent.losses import Loss, get_loss
 
 __all__ = [
@@ -97,7 +101,7 @@ def _as_array(tensor: torch.Tensor) -> np.ndarray:
     return tensor.numpy()
 
 
-def _input_array(tensor, name: str) -> np.ndarray:
+def _input_array(tensor: object, name: str) -> np.ndarray:
     """A differentiable input: a float32/float64 CPU tensor."""
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
@@ -106,7 +110,7 @@ def _input_array(tensor, name: str) -> np.ndarray:
     return _as_array(tensor)
 
 
-def _constant_array(value, name: str):
+def _constant_array(value: Any, name: str) -> Any:
     """A non-differentiable argument (target, weights): a CPU tensor becomes an array; anything else passes."""
     if not isinstance(value, torch.Tensor):
         return value
@@ -121,7 +125,7 @@ def _constant_array(value, name: str):
     return _as_array(value)
 
 
-def _tensor(array, dtype: torch.dtype) -> torch.Tensor:
+def _tensor(array: ArrayLike, dtype: torch.dtype) -> torch.Tensor:
     """A NumPy result as a tensor of ``dtype`` (zero-copy for writeable arrays of that dtype)."""
     array = np.asarray(array)
     if not array.flags.writeable or not array.flags.c_contiguous:
@@ -163,13 +167,16 @@ class _RowLossFunction(torch.autograd.Function):
         return _scale_gradient(ctx.gradient, grad_output, ctx.class_axis), None, None, None, None
 
 
-def _apply_row_loss(input, name: str, value_and_grad, value_only, class_axis) -> torch.Tensor:
+def _apply_row_loss(
+    input: torch.Tensor, name: str, value_and_grad: Callable[[np.ndarray], tuple[Any, Any]],
+    value_only: Callable[[np.ndarray], Any], class_axis: int | None,
+) -> torch.Tensor:
     _input_array(input, name)  # validated before autograd records anything
     compute_grad = bool(torch.is_grad_enabled() and input.requires_grad)
     return _RowLossFunction.apply(input, value_and_grad, value_only, class_axis, compute_grad)
 
 
-def _normal_axis(axis, ndim: int):
+def _normal_axis(axis: object, ndim: int) -> Any:
     """``axis`` as a non-negative index when it is a valid integer; otherwise as given, for crossent to reject."""
     if isinstance(axis, int) and not isinstance(axis, bool) and -ndim <= axis < ndim:
         return axis % ndim
@@ -180,17 +187,17 @@ def _normal_axis(axis, ndim: int):
 
 
 def cross_entropy(
-    input,
-    target,
+    input: torch.Tensor,
+    target: torch.Tensor | ArrayLike,
     *,
-    weight=None,
-    sample_weight=None,
-    ignore_index=None,
-    label_smoothing=0.0,
-    z_loss=0.0,
-    reduction="mean",
-    axis=1,
-):
+    weight: torch.Tensor | ArrayLike | None = None,
+    sample_weight: torch.Tensor | ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    reduction: Reduction = "mean",
+    axis: int = 1,
+) -> torch.Tensor:
     r"""Softmax cross-entropy of CPU tensors with crossent's fused kernels; differentiable in ``input``.
 
     The value and gradient of :func:`crossent.softmax_cross_entropy` (see there
@@ -273,7 +280,7 @@ def cross_entropy(
 # ----------------------------------------------------------------------------- any loss by name
 
 
-def loss(name, **options):
+def loss(name: str | Loss, **options: Any) -> Callable[..., torch.Tensor]:
     r"""A loss of crossent, by name (:func:`crossent.losses.get_loss`), as a function of CPU tensors.
 
     Returns ``function(input, target, **batch_arguments)`` (``sample_weight``,
@@ -319,7 +326,7 @@ def loss(name, **options):
     axis = loss_object.options.get("axis", signature["axis"].default) if has_class_axis else None
     label = name if isinstance(name, str) else type(loss_object).__name__
 
-    def function(input, target, **batch_arguments):
+    def function(input: torch.Tensor, target: torch.Tensor | ArrayLike, **batch_arguments: Any) -> torch.Tensor:
         _input_array(input, "input")
         target_array = _constant_array(target, "target")
         batch = {key: _constant_array(value, key) for key, value in batch_arguments.items()}
@@ -335,11 +342,11 @@ def loss(name, **options):
 
     function.__name__ = function.__qualname__ = f"{label}_loss" if not label.endswith("loss") else label
     function.__doc__ = f"crossent's {label!r} loss of CPU tensors, differentiable in ``input``."
-    function.loss = loss_object
+    function.loss = loss_object  # type: ignore[attr-defined]  # the configured Loss, for inspection
     return function
 
 
-def _loss_parameters(name):
+def _loss_parameters(name: str | Loss) -> Mapping[str, inspect.Parameter] | None:
     from crossent.losses import LOSSES
 
     cls = LOSSES.get(name) if isinstance(name, str) else None
@@ -447,19 +454,19 @@ def _weighted_row_gradients(hidden, weight, bias, target_array, options, grad_ou
 
 
 def linear_cross_entropy(
-    hidden,
-    weight,
-    target,
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    target: torch.Tensor | ArrayLike,
     *,
-    bias=None,
-    ignore_index=None,
-    label_smoothing=0.0,
-    weight_classes=None,
-    z_loss=0.0,
-    softcap=None,
-    reduction="mean",
-    chunk_size=None,
-):
+    bias: torch.Tensor | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    weight_classes: torch.Tensor | ArrayLike | None = None,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
+    reduction: Reduction = "mean",
+    chunk_size: int | tuple[int, int] | None = None,
+) -> torch.Tensor:
     r"""Cross-entropy of a linear layer's output without the N x V logits; differentiable in hidden, weight, bias.
 
     The value of :func:`crossent.linear_cross_entropy` (see there for the math and
@@ -534,7 +541,7 @@ def linear_cross_entropy(
 # ----------------------------------------------------------------------------- modules
 
 
-def _keyword_options(function, exclude=()) -> list[str]:
+def _keyword_options(function: Callable[..., Any], exclude: tuple[str, ...] = ()) -> list[str]:
     return [
         name
         for name, parameter in inspect.signature(function).parameters.items()
@@ -551,7 +558,7 @@ def _check_options(owner: str, options: dict, allowed: list[str]) -> None:
 class _OptionsModule(torch.nn.Module):
     """Options fixed at construction; a tensor option is a buffer (moved by ``.to()``, kept in ``state_dict``)."""
 
-    def __init__(self, function, weight_option: str, **options):
+    def __init__(self, function: Callable[..., Any], weight_option: str, **options: Any) -> None:
         super().__init__()
         _check_options(type(self).__name__, options, _keyword_options(function, exclude=("sample_weight",)))
         tensor = options.pop(weight_option, None)
@@ -594,10 +601,13 @@ class CrossEntropyLoss(_OptionsModule):
     1.3863
     """
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any) -> None:
         super().__init__(cross_entropy, "weight", **options)
 
-    def forward(self, input, target, sample_weight=None):
+    def forward(
+        self, input: torch.Tensor, target: torch.Tensor | ArrayLike,
+        sample_weight: torch.Tensor | ArrayLike | None = None,
+    ) -> torch.Tensor:
         return cross_entropy(input, target, sample_weight=sample_weight, **self._all_options())
 
 
@@ -622,8 +632,11 @@ class LinearCrossEntropyLoss(_OptionsModule):
     torch.Size([100, 8])
     """
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any) -> None:
         super().__init__(linear_cross_entropy, "weight_classes", **options)
 
-    def forward(self, hidden, weight, target, bias=None):
+    def forward(
+        self, hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor | ArrayLike,
+        bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return linear_cross_entropy(hidden, weight, target, bias=bias, **self._all_options())

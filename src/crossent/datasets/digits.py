@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
+from typing import Literal
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
+from .._typing import FloatArray, Seed
 from .preprocessing import check_loader_options, pixels_to_features, train_test_split
 
 __all__ = ["load_digits", "DIGITS_CLASSES"]
@@ -31,7 +34,10 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return pixels, labels
 
 
-def load_digits(*, test_size=0.25, seed=0, dtype=np.float32, normalize="unit"):
+def load_digits(
+    *, test_size: float = 0.25, seed: Seed = 0, dtype: DTypeLike = np.float32,
+    normalize: Literal["unit", "none"] = "unit",
+) -> tuple[FloatArray, NDArray[np.int64], FloatArray, NDArray[np.int64]]:
     """Load the 8 x 8 digits, split into training and test parts stratified by class.
 
     1797 grey-scale images of the digits 0..9 (about 180 per class), pixel

@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import numbers
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
+from .._typing import FloatArray, PathLike
 from .._validation import _describe
 from .digits import DIGITS_CLASSES, DIGITS_IMAGE_SHAPE, load_digits
 from .idx import as_path
@@ -24,7 +28,7 @@ SINGLE_KEYS = ("X", "y")
 _ROW_BLOCK = 4096
 
 
-def _existing_file(path, kind: str) -> Path:
+def _existing_file(path: PathLike, kind: str) -> Path:
     path = as_path(path)
     if not path.is_file():
         problem = "is a directory" if path.is_dir() else "does not exist"
@@ -40,7 +44,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _check_target(target):
+def _check_target(target: object) -> str | int | None:
     if target is None or isinstance(target, str):
         return target
     if isinstance(target, bool) or not isinstance(target, numbers.Integral):
@@ -48,7 +52,7 @@ def _check_target(target):
     return int(target)
 
 
-def _target_column(target, names: list[str], has_header: bool, path: Path, line: int) -> int:
+def _target_column(target: str | int | None, names: list[str], has_header: bool, path: Path, line: int) -> int:
     n_columns = len(names)
     if target is None:
         return names.index("label") if has_header and "label" in names else n_columns - 1
@@ -87,7 +91,10 @@ def _encode_labels(labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64), [str(labels[row]) for row in first_rows]
 
 
-def _convert_block(rows, line_numbers, feature_columns, names, path, dtype) -> np.ndarray:
+def _convert_block(
+    rows: list[list[str]], line_numbers: list[int], feature_columns: list[int], names: list[str], path: Path,
+    dtype: DTypeLike,
+) -> np.ndarray:
     try:
         block = np.array(rows, dtype=np.float64)
     except ValueError:
@@ -108,7 +115,10 @@ def _convert_block(rows, line_numbers, feature_columns, names, path, dtype) -> n
     return np.array([[float(value) for value in row] for row in rows], dtype=dtype)
 
 
-def load_csv(path, target="label", *, delimiter=",", header="auto", dtype=np.float64):
+def load_csv(
+    path: PathLike, target: str | int | None = "label", *, delimiter: str = ",",
+    header: bool | Literal["auto"] = "auto", dtype: DTypeLike = np.float64,
+) -> tuple[FloatArray, NDArray[np.int64], list[str]]:
     """Read a CSV file of numeric features and one column of class labels.
 
     Parameters
@@ -182,7 +192,10 @@ def load_csv(path, target="label", *, delimiter=",", header="auto", dtype=np.flo
             raise ValueError(f"{path}, line {reader.line_num}: {error}") from None
 
 
-def _parse_csv(reader, path: Path, target, header, float_dtype):
+def _parse_csv(
+    reader: Any, path: Path, target: str | int | None, header: bool | Literal["auto"],
+    float_dtype: np.dtype[Any],
+) -> tuple[FloatArray, NDArray[np.int64], list[str]]:
     rows = ((reader.line_num, row) for row in reader if row)
     first = next(rows, None)
     if first is None:
@@ -196,11 +209,11 @@ def _parse_csv(reader, path: Path, target, header, float_dtype):
         has_header = True  # a column name needs a header
     else:
         if target is None:
-            label_column = stripped.index("label") if "label" in stripped else n_columns - 1
+            guessed_label: int | None = stripped.index("label") if "label" in stripped else n_columns - 1
         else:
-            label_column = target % n_columns if -n_columns <= target < n_columns else None
+            guessed_label = target % n_columns if -n_columns <= target < n_columns else None
         has_header = any(
-            not _is_number(value) for column, value in enumerate(stripped) if column != label_column
+            not _is_number(value) for column, value in enumerate(stripped) if column != guessed_label
         )
     names = stripped if has_header else [f"column {c + 1}" for c in range(n_columns)]
     label_column = _target_column(target, names, has_header, path, first_line)
@@ -233,12 +246,12 @@ def _parse_csv(reader, path: Path, target, header, float_dtype):
     return np.concatenate(blocks), y, class_names
 
 
-def _prepend(first, rest):
+def _prepend(first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
     yield first
     yield from rest
 
 
-def _read_member(archive, key: str, path: Path) -> np.ndarray:
+def _read_member(archive: Any, key: str, path: Path) -> np.ndarray:
     try:
         return archive[key]
     except ValueError as error:
@@ -261,7 +274,7 @@ def _check_pair(X: np.ndarray, y: np.ndarray, x_key: str, y_key: str, path: Path
         raise ValueError(f"{path}: {y_key} must hold class labels >= 0, found {int(y.min())}")
 
 
-def load_npz(path) -> dict:
+def load_npz(path: PathLike) -> dict[str, Any]:
     """Read a NumPy ``.npz`` archive holding a labelled data set.
 
     The archive holds either ``X`` and ``y`` (one set, split it yourself with
@@ -314,7 +327,7 @@ def load_npz(path) -> dict:
                 f"found {', '.join(sorted(keys)) or 'no arrays'}"
             )
         wanted = SPLIT_KEYS if has_split else SINGLE_KEYS
-        data = {key: _read_member(archive, key, path) for key in wanted}
+        data: dict[str, Any] = {key: _read_member(archive, key, path) for key in wanted}
         class_names = _read_member(archive, "class_names", path) if "class_names" in keys else None
     pairs = [("X_train", "y_train"), ("X_test", "y_test")] if has_split else [("X", "y")]
     for x_key, y_key in pairs:
@@ -336,7 +349,9 @@ def load_npz(path) -> dict:
     return data
 
 
-def _named(name: str, data_dir, download: bool):
+def _named(
+    name: str, data_dir: PathLike | None, download: bool
+) -> tuple[tuple[FloatArray, NDArray[np.int64], FloatArray, NDArray[np.int64]], tuple[str, ...], tuple[int, int]]:
     if name == "digits":
         return load_digits(), DIGITS_CLASSES, DIGITS_IMAGE_SHAPE
     if name == "mnist":
@@ -344,7 +359,9 @@ def _named(name: str, data_dir, download: bool):
     return load_fashion_mnist(data_dir, download=download), FASHION_MNIST_CLASSES, IMAGE_SHAPE
 
 
-def load_dataset(name_or_path, *, data_dir=None, download=True, target=None):
+def load_dataset(
+    name_or_path: PathLike, *, data_dir: PathLike | None = None, download: bool = True, target: str | int | None = None
+) -> tuple[FloatArray, NDArray[np.int64], FloatArray, NDArray[np.int64], dict[str, Any]]:
     """Load a data set by name or from a file, split into training and test parts.
 
     ===================  ==========================================================
@@ -378,10 +395,12 @@ def load_dataset(name_or_path, *, data_dir=None, download=True, target=None):
     >>> info["n_classes"], info["n_features"], info["image_shape"]
     (10, 64, (8, 8))
     """
+    class_names: list[str]
+    image_shape: tuple[int, ...] | None
     if isinstance(name_or_path, str) and name_or_path.lower() in DATASET_NAMES:
         name = name_or_path.lower()
-        (X_train, y_train, X_test, y_test), class_names, image_shape = _named(name, data_dir, download)
-        class_names = list(class_names)
+        (X_train, y_train, X_test, y_test), known_classes, image_shape = _named(name, data_dir, download)
+        class_names = list(known_classes)
     else:
         path = as_path(name_or_path, "name_or_path")
         suffix = path.suffix.lower()

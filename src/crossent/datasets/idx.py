@@ -24,10 +24,13 @@ import math
 import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._io import atomic_output
+from .._typing import PathLike
 from .._validation import _describe
 
 __all__ = ["read_idx", "write_idx"]
@@ -35,7 +38,7 @@ __all__ = ["read_idx", "write_idx"]
 GZIP_MAGIC = b"\x1f\x8b"
 
 #: IDX data type code -> dtype of the items as stored (big-endian)
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -55,19 +58,19 @@ _MAX_DEFLATE_RATIO = 1032
 _CHUNK = 1 << 20
 
 
-def as_path(path, name: str = "path") -> Path:
+def as_path(path: object, name: str = "path") -> Path:
     """Return ``path`` (a ``str`` or ``os.PathLike``) as a :class:`~pathlib.Path`, or raise TypeError."""
     if isinstance(path, (str, os.PathLike)):
         return Path(path)
     raise TypeError(f"{name} must be a str or os.PathLike, got {_describe(path)}")
 
 
-def _read_up_to(stream, size: int) -> bytes:
+def _read_up_to(stream: Any, size: int) -> bytes:
     data = stream.read(size)
     return data if data is not None else b""
 
 
-def _read_into(stream, buffer: memoryview) -> int:
+def _read_into(stream: Any, buffer: memoryview) -> int:
     filled = 0
     while filled < len(buffer):
         count = stream.readinto(buffer[filled:])
@@ -77,14 +80,16 @@ def _read_into(stream, buffer: memoryview) -> int:
     return filled
 
 
-def _count_remaining(stream) -> int:
+def _count_remaining(stream: Any) -> int:
     total = 0
     while chunk := stream.read(_CHUNK):
         total += len(chunk)
     return total
 
 
-def _length_error(path, content, shape, dtype, expected: int, actual: int) -> ValueError:
+def _length_error(
+    path: Path, content: str, shape: tuple[int, ...], dtype: np.dtype[Any], expected: int, actual: int
+) -> ValueError:
     problem = "truncated" if actual < expected else "trailing bytes after the data"
     return ValueError(
         f"{path}: {problem}: an IDX header for shape {shape} of {dtype.newbyteorder('=').name} "
@@ -92,7 +97,7 @@ def _length_error(path, content, shape, dtype, expected: int, actual: int) -> Va
     )
 
 
-def _read_stream(stream, path: Path, content: str, capacity: int, exact: bool) -> np.ndarray:
+def _read_stream(stream: Any, path: Path, content: str, capacity: int, exact: bool) -> np.ndarray:
     """Parse an IDX byte stream of at most ``capacity`` bytes (exactly that many if ``exact``)."""
     magic = _read_up_to(stream, 4)
     if len(magic) < 4:
@@ -133,7 +138,7 @@ def _read_stream(stream, path: Path, content: str, capacity: int, exact: bool) -
     # Read straight into the result (no intermediate bytes object), then swap
     # bytes in place if this machine is little-endian.
     array = np.empty(shape, dtype=stored_dtype.newbyteorder("="))
-    received = _read_into(stream, memoryview(array.reshape(-1).view(np.uint8)))
+    received = _read_into(stream, array.reshape(-1).view(np.uint8).data)
     if received < payload_size:
         raise _length_error(path, content, shape, stored_dtype, expected, header_size + received)
     extra = _count_remaining(stream)
@@ -144,7 +149,7 @@ def _read_stream(stream, path: Path, content: str, capacity: int, exact: bool) -
     return array
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: PathLike) -> np.ndarray:
     r"""Read an IDX file (plain or gzip-compressed) into a NumPy array.
 
     The header is validated completely: two zero bytes, a known data type
@@ -202,7 +207,7 @@ def read_idx(path) -> np.ndarray:
             raise ValueError(f"{path}: damaged or truncated gzip data ({error})") from None
 
 
-def write_idx(path, array, *, compress: bool | None = None) -> None:
+def write_idx(path: PathLike, array: ArrayLike, *, compress: bool | None = None) -> None:
     """Write ``array`` to ``path`` as an IDX file, atomically.
 
     The file is written next to ``path`` under a temporary name and moved

@@ -31,11 +31,14 @@ import http.client
 import os
 import urllib.request
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
+from .._typing import FloatArray, PathLike
 from .._validation import _describe
 from .._io import atomic_output
 from .idx import as_path, read_idx
@@ -135,7 +138,7 @@ def cache_directory(name: str) -> Path:
     return root / "crossent" / name
 
 
-def _search_roots(name: str, data_dir) -> list[tuple[str, Path]]:
+def _search_roots(name: str, data_dir: PathLike | None) -> list[tuple[str, Path]]:
     roots = []
     if data_dir is not None:
         roots.append(("data_dir", as_path(data_dir, "data_dir")))
@@ -145,7 +148,7 @@ def _search_roots(name: str, data_dir) -> list[tuple[str, Path]]:
     return roots
 
 
-def _candidates(name: str, roots) -> list[tuple[str, Path]]:
+def _candidates(name: str, roots: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
     candidates = []
     for label, root in roots:
         if label != "cache":
@@ -156,7 +159,7 @@ def _candidates(name: str, roots) -> list[tuple[str, Path]]:
 
 def _located(directory: Path) -> dict[str, Path | None]:
     """Canonical file name -> the file in ``directory`` (plain preferred over .gz), or None."""
-    found = {}
+    found: dict[str, Path | None] = {}
     for base in FILES:
         for candidate in (directory / base, directory / f"{base}.gz"):
             if candidate.is_file():
@@ -167,7 +170,7 @@ def _located(directory: Path) -> dict[str, Path | None]:
     return found
 
 
-def _hash_stream(stream, algorithm: str, decompress: bool) -> str:
+def _hash_stream(stream: Any, algorithm: str, decompress: bool) -> str:
     stream.seek(0)
     digest = hashlib.new(algorithm, usedforsecurity=False)
     source = gzip.GzipFile(fileobj=stream, mode="rb") if decompress else stream
@@ -189,7 +192,7 @@ def _fetch(url: str, destination: Path, checksum: Checksum) -> None:
             )
 
 
-def _download(name: str, directory: Path, missing: list[str], mirrors) -> list[str]:
+def _download(name: str, directory: Path, missing: list[str], mirrors: Sequence[str]) -> list[str]:
     """Fetch the ``missing`` files into ``directory``; return the failures (empty on success)."""
     failures = []
     try:
@@ -211,7 +214,9 @@ def _download(name: str, directory: Path, missing: list[str], mirrors) -> list[s
     return []
 
 
-def _not_found(name: str, roots, candidates, download: bool, failures: list[str]) -> DatasetNotFoundError:
+def _not_found(
+    name: str, roots: list[tuple[str, Path]], candidates: list[tuple[str, Path]], download: bool, failures: list[str]
+) -> DatasetNotFoundError:
     title = _TITLES[name]
     target_label, target = roots[0]
     missing_there = [base for base, path in _located(target).items() if path is None]
@@ -262,7 +267,10 @@ def _read_labels(path: Path, count: int) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def _load(name: str, data_dir, download: bool, dtype, normalize: str, mirrors):
+def _load(
+    name: str, data_dir: PathLike | None, download: bool, dtype: DTypeLike, normalize: str,
+    mirrors: Sequence[str] | None,
+) -> tuple[FloatArray, NDArray[np.int64], FloatArray, NDArray[np.int64]]:
     float_dtype = check_loader_options(dtype, normalize)
     if not isinstance(download, bool):
         raise TypeError(f"download must be True or False, got {_describe(download)}")
@@ -287,10 +295,12 @@ def _load(name: str, data_dir, download: bool, dtype, normalize: str, mirrors):
             raise _not_found(name, roots, candidates, download, failures)
         files = _located(cache)
 
-    X_train = _read_images(files["train-images-idx3-ubyte"], FILES["train-images-idx3-ubyte"])
-    y_train = _read_labels(files["train-labels-idx1-ubyte"], FILES["train-labels-idx1-ubyte"])
-    X_test = _read_images(files["t10k-images-idx3-ubyte"], FILES["t10k-images-idx3-ubyte"])
-    y_test = _read_labels(files["t10k-labels-idx1-ubyte"], FILES["t10k-labels-idx1-ubyte"])
+    # every file is there: a complete directory, or the cache after a download without failures
+    paths = {base: path for base, path in files.items() if path is not None}
+    X_train = _read_images(paths["train-images-idx3-ubyte"], FILES["train-images-idx3-ubyte"])
+    y_train = _read_labels(paths["train-labels-idx1-ubyte"], FILES["train-labels-idx1-ubyte"])
+    X_test = _read_images(paths["t10k-images-idx3-ubyte"], FILES["t10k-images-idx3-ubyte"])
+    y_test = _read_labels(paths["t10k-labels-idx1-ubyte"], FILES["t10k-labels-idx1-ubyte"])
     return (
         pixels_to_features(X_train, 255, float_dtype, normalize),
         y_train,
@@ -299,7 +309,10 @@ def _load(name: str, data_dir, download: bool, dtype, normalize: str, mirrors):
     )
 
 
-def load_mnist(data_dir=None, *, download=True, dtype=np.float32, normalize="unit", mirrors=None):
+def load_mnist(
+    data_dir: PathLike | None = None, *, download: bool = True, dtype: DTypeLike = np.float32,
+    normalize: Literal["unit", "none"] = "unit", mirrors: Sequence[str] | None = None,
+) -> tuple[FloatArray, NDArray[np.int64], FloatArray, NDArray[np.int64]]:
     """Load MNIST handwritten digits: 60000 training and 10000 test images of 28 x 28 pixels.
 
     Parameters
@@ -343,7 +356,10 @@ def load_mnist(data_dir=None, *, download=True, dtype=np.float32, normalize="uni
     return _load("mnist", data_dir, download, dtype, normalize, mirrors)
 
 
-def load_fashion_mnist(data_dir=None, *, download=True, dtype=np.float32, normalize="unit", mirrors=None):
+def load_fashion_mnist(
+    data_dir: PathLike | None = None, *, download: bool = True, dtype: DTypeLike = np.float32,
+    normalize: Literal["unit", "none"] = "unit", mirrors: Sequence[str] | None = None,
+) -> tuple[FloatArray, NDArray[np.int64], FloatArray, NDArray[np.int64]]:
     """Load Fashion-MNIST (Zalando): 60000 training and 10000 test 28 x 28 images of clothing.
 
     Same files, layout, search order and return values as :func:`load_mnist`

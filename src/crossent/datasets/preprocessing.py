@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from .._typing import Seed
 from .._validation import _describe, as_float_array
 
 __all__ = ["Normalizer", "train_test_split"]
@@ -21,7 +24,7 @@ LOADER_NORMALIZATIONS = ("none", "unit")
 _ROW_BLOCK = 8192
 
 
-def _feature_matrix(X, name: str = "X") -> np.ndarray:
+def _feature_matrix(X: ArrayLike, name: str = "X") -> np.ndarray:
     features = as_float_array(X, name)
     if features.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features), got shape {features.shape}")
@@ -102,7 +105,7 @@ class Normalizer:
     array([-1.22474487,  0.        ,  1.22474487])
     """
 
-    def __init__(self, method: str = "standardize"):
+    def __init__(self, method: Literal["none", "unit", "standardize"] = "standardize") -> None:
         if not isinstance(method, str) or method not in NORMALIZER_METHODS:
             expected = ", ".join(repr(m) for m in NORMALIZER_METHODS)
             raise ValueError(f"method must be one of {expected}, got {_describe(method)}")
@@ -119,7 +122,7 @@ class Normalizer:
     def is_fitted(self) -> bool:
         return self.n_features is not None
 
-    def fit(self, X) -> "Normalizer":
+    def fit(self, X: ArrayLike) -> "Normalizer":
         """Learn the offset and scale from training features ``X`` of shape (n_samples, n_features)."""
         features = _feature_matrix(X)
         if features.shape[0] == 0:
@@ -143,7 +146,7 @@ class Normalizer:
         self.offset, self.scale, self.n_features = offset, scale, n_features
         return self
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Return ``(X - offset) / scale`` as a new array in ``X``'s float dtype (ints become float64)."""
         features = _feature_matrix(X)
         if self.method == "none":
@@ -155,12 +158,14 @@ class Normalizer:
                 f"this Normalizer(method={self.method!r}) is not fitted yet: call fit(X_train) first"
             )
         self._check_width(features)
+        offset, scale = self.offset, self.scale
+        assert offset is not None and scale is not None  # set together with n_features
         dtype = features.dtype
-        result = features - self.offset.astype(dtype)
-        result /= self.scale.astype(dtype)
+        result = features - offset.astype(dtype)
+        result /= scale.astype(dtype)
         return result
 
-    def fit_transform(self, X) -> np.ndarray:
+    def fit_transform(self, X: ArrayLike) -> np.ndarray:
         """``fit(X).transform(X)``."""
         return self.fit(X).transform(X)
 
@@ -170,7 +175,7 @@ class Normalizer:
                 f"X has {features.shape[1]} features, but this Normalizer was fitted on {self.n_features}"
             )
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         """The configuration and fitted statistics as JSON-serialisable Python objects.
 
         ``{"method": str, "n_features": int | None, "offset": list[float] | None,
@@ -184,7 +189,7 @@ class Normalizer:
         }
 
     @classmethod
-    def from_state(cls, state) -> "Normalizer":
+    def from_state(cls, state: object) -> "Normalizer":
         """Rebuild a Normalizer from :meth:`to_state`'s output (after a JSON round trip)."""
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict from Normalizer.to_state(), got {_describe(state)}")
@@ -217,7 +222,7 @@ class Normalizer:
         return normalizer
 
 
-def _test_count(test_size, n_samples: int) -> int:
+def _test_count(test_size: float, n_samples: int) -> int:
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
         raise TypeError(f"test_size must be a fraction in (0, 1) or a number of rows, got {_describe(test_size)}")
     if isinstance(test_size, numbers.Integral):
@@ -234,7 +239,7 @@ def _test_count(test_size, n_samples: int) -> int:
     return count
 
 
-def _generator(seed) -> np.random.Generator:
+def _generator(seed: object) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
@@ -242,7 +247,9 @@ def _generator(seed) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
-def train_test_split(X, y, test_size=0.25, seed=0, stratify: bool = True):
+def train_test_split(
+    X: ArrayLike, y: ArrayLike, test_size: float = 0.25, seed: Seed = 0, stratify: bool = True
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
     r"""Split rows into a training and a test part, shuffled with ``seed``.
 
     With ``stratify=True`` every class keeps its share: the test part has
@@ -313,7 +320,7 @@ def train_test_split(X, y, test_size=0.25, seed=0, stratify: bool = True):
     return features[train_rows], labels[train_rows], features[test_rows], labels[test_rows]
 
 
-def check_loader_options(dtype, normalize) -> np.dtype:
+def check_loader_options(dtype: DTypeLike, normalize: object) -> np.dtype:
     """Validate a loader's ``dtype`` (float32/float64) and ``normalize`` ("none"/"unit")."""
     try:
         float_dtype = np.dtype(dtype)

@@ -25,7 +25,9 @@ import math
 import numbers
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
+from .._typing import FloatArray, Seed
 from .._validation import _describe, check_finite_scalar
 from .preprocessing import check_loader_options
 
@@ -35,7 +37,7 @@ __all__ = ["make_blobs", "make_moons", "make_spirals"]
 BLOB_CENTRE_DISTANCE = 4.0
 
 
-def _check_count(value, name: str, minimum: int) -> int:
+def _check_count(value: object, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {minimum}, got {_describe(value)}")
     if value < minimum:
@@ -43,7 +45,7 @@ def _check_count(value, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _check_seed(seed) -> np.random.Generator:
+def _check_seed(seed: object) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
@@ -60,7 +62,7 @@ def _class_sizes(n_samples: int, n_classes: int) -> np.ndarray:
     return sizes
 
 
-def _check_sizes(n_samples, n_classes, *, minimum_per_class: int = 1) -> tuple[int, int]:
+def _check_sizes(n_samples: object, n_classes: object, *, minimum_per_class: int = 1) -> tuple[int, int]:
     n_classes = _check_count(n_classes, "n_classes", 2)
     n_samples = _check_count(n_samples, "n_samples", 1)
     if n_samples < minimum_per_class * n_classes:
@@ -71,12 +73,16 @@ def _check_sizes(n_samples, n_classes, *, minimum_per_class: int = 1) -> tuple[i
     return n_samples, n_classes
 
 
-def _shuffled(points: np.ndarray, labels: np.ndarray, rng: np.random.Generator, dtype: np.dtype):
+def _shuffled(
+    points: np.ndarray, labels: np.ndarray, rng: np.random.Generator, dtype: np.dtype
+) -> tuple[FloatArray, NDArray[np.int64]]:
     order = rng.permutation(labels.size)
     return points[order].astype(dtype), labels[order]
 
 
-def make_blobs(n_samples=300, n_classes=3, *, spread=1.0, seed=0, dtype=np.float32):
+def make_blobs(
+    n_samples: int = 300, n_classes: int = 3, *, spread: float = 1.0, seed: Seed = 0, dtype: DTypeLike = np.float32
+) -> tuple[FloatArray, NDArray[np.int64]]:
     r"""Isotropic Gaussian blobs, one per class, centred on a circle.
 
     Class :math:`k` of :math:`C` is drawn from
@@ -129,7 +135,9 @@ def make_blobs(n_samples=300, n_classes=3, *, spread=1.0, seed=0, dtype=np.float
     return _shuffled(points, labels, rng, dtype)
 
 
-def make_moons(n_samples=300, *, noise=0.1, seed=0, dtype=np.float32):
+def make_moons(
+    n_samples: int = 300, *, noise: float = 0.1, seed: Seed = 0, dtype: DTypeLike = np.float32
+) -> tuple[FloatArray, NDArray[np.int64]]:
     r"""Two interleaving half circles (scikit-learn's geometry), with Gaussian noise.
 
     Class 0 is the upper arc :math:`(\cos t, \sin t)`, class 1 the lower arc
@@ -177,7 +185,10 @@ def make_moons(n_samples=300, *, noise=0.1, seed=0, dtype=np.float32):
     return _shuffled(points, labels, rng, dtype)
 
 
-def make_spirals(n_samples=300, n_classes=3, *, noise=0.2, turns=1.0, seed=0, dtype=np.float32):
+def make_spirals(
+    n_samples: int = 300, n_classes: int = 3, *, noise: float = 0.2, turns: float = 1.0, seed: Seed = 0,
+    dtype: DTypeLike = np.float32,
+) -> tuple[FloatArray, NDArray[np.int64]]:
     r"""Interleaved spiral arms, one per class, with noise on the angle.
 
     Arm :math:`k` of :math:`C` holds points at radii :math:`r` evenly spaced

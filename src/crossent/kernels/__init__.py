@@ -35,8 +35,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._typing import FloatArray
 
 __all__ = [
     "BACKENDS",
@@ -54,7 +59,7 @@ BACKENDS = ("auto", "numba", "numpy")
 COMPILED_MIN_ELEMENTS = 1 << 15
 
 
-def _check_backend(name, source: str) -> str:
+def _check_backend(name: object, source: str) -> str:
     if name not in BACKENDS:
         raise ValueError(f"{source} must be one of {', '.join(BACKENDS)}, got {name!r}")
     return name
@@ -81,7 +86,7 @@ def use_compiled(n_elements: int) -> bool:
 
 
 @contextlib.contextmanager
-def use_backend(name: str):
+def use_backend(name: str) -> Iterator[None]:
     """Run a block with another backend.
 
     For example, to compare the two::
@@ -98,8 +103,9 @@ def use_backend(name: str):
 
 
 def softmax_cross_entropy_label_rows(
-    logits, labels, sample_weight, class_weight, smoothing, z_loss, scale, out=None, compute_grad=True
-):
+    logits: FloatArray, labels: ArrayLike, sample_weight: FloatArray, class_weight: FloatArray, smoothing: float,
+    z_loss: float, scale: float, out: FloatArray | None = None, compute_grad: bool = True,
+) -> tuple[NDArray[np.float64], FloatArray | None]:
     """Per-row losses (float64) and the scaled gradient for class labels (intp, ignored rows: weight 0).
 
     See :func:`crossent.kernels._numpy.softmax_cross_entropy_label_rows` for the
@@ -113,14 +119,18 @@ def softmax_cross_entropy_label_rows(
 
 
 def softmax_cross_entropy_probability_rows(
-    logits, target, sample_weight, class_weight, smoothing, z_loss, scale, out=None, compute_grad=True
-):
+    logits: FloatArray, target: FloatArray, sample_weight: FloatArray, class_weight: FloatArray, smoothing: float,
+    z_loss: float, scale: float, out: FloatArray | None = None, compute_grad: bool = True,
+) -> tuple[NDArray[np.float64], FloatArray | None]:
     """As :func:`softmax_cross_entropy_label_rows` for (M, C) probability targets (C-contiguous, logits' dtype)."""
     return _rows("softmax_cross_entropy_probability_rows", logits, target, sample_weight, class_weight,
                  smoothing, z_loss, scale, out, compute_grad)
 
 
-def _rows(name, logits, target, sample_weight, class_weight, smoothing, z_loss, scale, out, compute_grad):
+def _rows(
+    name: str, logits: FloatArray, target: NDArray[Any], sample_weight: FloatArray, class_weight: FloatArray,
+    smoothing: float, z_loss: float, scale: float, out: FloatArray | None, compute_grad: bool,
+) -> tuple[NDArray[np.float64], FloatArray | None]:
     from . import _numpy
 
     twin = getattr(_numpy, name)
@@ -155,7 +165,10 @@ def _rows(name, logits, target, sample_weight, class_weight, smoothing, z_loss, 
     return losses, grad if compute_grad else None
 
 
-def sigmoid_binary_cross_entropy_elements(logits, target, positive_weight, weight, scale, out=None, compute_grad=True):
+def sigmoid_binary_cross_entropy_elements(
+    logits: FloatArray, target: FloatArray, positive_weight: FloatArray, weight: FloatArray, scale: float,
+    out: FloatArray | None = None, compute_grad: bool = True,
+) -> tuple[FloatArray, FloatArray | None]:
     """Per-element losses and the scaled gradient of sigmoid binary cross-entropy, on flat C-contiguous arrays.
 
     See :func:`crossent.kernels._numpy.sigmoid_binary_cross_entropy_elements`;

@@ -4,6 +4,10 @@
 ``loss="name"``) to Loss classes.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from ._api import Loss
 from .combined import LossSum
 from .cross_entropy import (
@@ -89,7 +93,7 @@ from .quadratic import (
 )
 
 #: name -> Loss class; several names may point at one class.
-LOSSES = {
+LOSSES: dict[str, type[Loss]] = {
     "cross_entropy": CrossEntropyLoss,
     "softmax_cross_entropy": CrossEntropyLoss,
     "nll": NLLLoss,
@@ -120,7 +124,7 @@ LOSSES = {
 }
 
 
-def get_loss(name, **options) -> Loss:
+def get_loss(name: str | Loss, **options: Any) -> Loss:
     """Return the Loss registered as ``name`` configured with ``options`` (a Loss passes through).
 
     >>> get_loss("cross_entropy", label_smoothing=0.1)
@@ -135,7 +139,7 @@ def get_loss(name, **options) -> Loss:
     return LOSSES[name](**options)
 
 
-def loss_from_config(config: dict):
+def loss_from_config(config: dict[str, Any]) -> Loss | LossSum:
     """Rebuild a Loss (or LossSum) from :meth:`Loss.config`."""
     if not isinstance(config, dict):
         raise TypeError(f"a loss config must be a dict, got {config!r}")

@@ -11,11 +11,21 @@ an option.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._typing import LossValue
+
+if TYPE_CHECKING:
+    from .combined import LossSum
 
 
-def _bind(signature: inspect.Signature, args, kwargs):
+def _bind(
+    signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as error:
@@ -23,7 +33,7 @@ def _bind(signature: inspect.Signature, args, kwargs):
     return bound.args, bound.kwargs
 
 
-def _with_out(signature: inspect.Signature, implementation) -> inspect.Signature:
+def _with_out(signature: inspect.Signature, implementation: Callable[..., Any]) -> inspect.Signature:
     """``signature`` plus a keyword ``out=None`` when ``implementation`` can write its gradient there."""
     if "out" not in inspect.signature(implementation).parameters:
         return signature
@@ -38,16 +48,19 @@ _OUT_DOC = (
 )
 
 
-def grad_function(value_function, implementation):
+def grad_function(
+    value_function: Callable[..., Any], implementation: Callable[..., tuple[Any, Any]]
+) -> Callable[..., NDArray[Any]]:
     """Return ``L_grad``: dL/d(first argument), same options as ``value_function``."""
     signature = _with_out(inspect.signature(value_function), implementation)
     name = value_function.__name__
 
-    def grad(*args, **kwargs):
+    def grad(*args: Any, **kwargs: Any) -> NDArray[Any]:
         args, kwargs = _bind(signature, args, kwargs)
-        return implementation(*args, **kwargs, compute_grad=True)[1]
+        gradient: NDArray[Any] = implementation(*args, **kwargs, compute_grad=True)[1]
+        return gradient
 
-    grad.__signature__ = signature
+    grad.__signature__ = signature  # type: ignore[attr-defined]  # read by inspect.signature
     grad.__name__ = grad.__qualname__ = f"{name}_grad"
     grad.__module__ = value_function.__module__
     first = next(iter(signature.parameters))
@@ -63,16 +76,19 @@ def grad_function(value_function, implementation):
     return grad
 
 
-def value_and_grad_function(value_function, implementation):
+def value_and_grad_function(
+    value_function: Callable[..., Any], implementation: Callable[..., tuple[Any, Any]]
+) -> Callable[..., tuple[Any, NDArray[Any]]]:
     """Return ``L_value_and_grad``: ``(value, gradient)`` computed in one pass."""
     signature = _with_out(inspect.signature(value_function), implementation)
     name = value_function.__name__
 
-    def value_and_grad(*args, **kwargs):
+    def value_and_grad(*args: Any, **kwargs: Any) -> tuple[Any, NDArray[Any]]:
         args, kwargs = _bind(signature, args, kwargs)
-        return implementation(*args, **kwargs, compute_grad=True)
+        value, gradient = implementation(*args, **kwargs, compute_grad=True)
+        return value, gradient
 
-    value_and_grad.__signature__ = signature
+    value_and_grad.__signature__ = signature  # type: ignore[attr-defined]  # read by inspect.signature
     value_and_grad.__name__ = value_and_grad.__qualname__ = f"{name}_value_and_grad"
     value_and_grad.__module__ = value_function.__module__
     value_and_grad.__doc__ = (
@@ -102,12 +118,14 @@ class Loss:
     (1, 3)
     """
 
-    function = None
-    implementation = None
+    #: the public value function (set by every subclass, as a staticmethod)
+    function: ClassVar[Callable[..., Any]]
+    #: ``implementation(input, target, **options, compute_grad=...) -> (value, gradient or None)``
+    implementation: ClassVar[Callable[..., tuple[Any, Any]]]
     #: keyword arguments that vary with each batch rather than configure the loss
-    call_arguments = ("sample_weight", "mask")
+    call_arguments: ClassVar[tuple[str, ...]] = ("sample_weight", "mask")
 
-    def __init__(self, **options):
+    def __init__(self, **options: Any) -> None:
         parameters = inspect.signature(type(self).function).parameters
         allowed = [
             name
@@ -122,7 +140,9 @@ class Loss:
                 )
         self.options = dict(options)
 
-    def _call(self, input, target, batch_arguments, compute_grad):
+    def _call(
+        self, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any], compute_grad: bool
+    ) -> tuple[Any, Any]:
         if batch_arguments:  # inspecting the signature costs more than a small batch's loss: only when needed
             parameters = inspect.signature(type(self).function).parameters
             for name in batch_arguments:
@@ -134,23 +154,28 @@ class Loss:
             input, target, **self.options, **batch_arguments, compute_grad=compute_grad
         )
 
-    def __call__(self, input, target, **batch_arguments):
+    def __call__(self, input: ArrayLike, target: ArrayLike, **batch_arguments: Any) -> LossValue:
         """The loss value (a NumPy scalar, or an array for ``reduction="none"``)."""
-        return self._call(input, target, batch_arguments, compute_grad=False)[0]
+        value: LossValue = self._call(input, target, batch_arguments, compute_grad=False)[0]
+        return value
 
-    def grad(self, input, target, **batch_arguments):
+    def grad(self, input: ArrayLike, target: ArrayLike, **batch_arguments: Any) -> NDArray[Any]:
         """dL/d(input), same shape and dtype as ``input``."""
-        return self._call(input, target, batch_arguments, compute_grad=True)[1]
+        gradient: NDArray[Any] = self._call(input, target, batch_arguments, compute_grad=True)[1]
+        return gradient
 
-    def value_and_grad(self, input, target, **batch_arguments):
+    def value_and_grad(
+        self, input: ArrayLike, target: ArrayLike, **batch_arguments: Any
+    ) -> tuple[LossValue, NDArray[Any]]:
         """``(value, dL/d(input))`` computed in one pass.
 
         Losses whose gradient function takes ``out=`` accept it here too (e.g.
         ``out=logits`` to overwrite the logits with their gradient).
         """
-        return self._call(input, target, batch_arguments, compute_grad=True)
+        value, gradient = self._call(input, target, batch_arguments, compute_grad=True)
+        return value, gradient
 
-    def denominator(self, input, target, **batch_arguments) -> float:
+    def denominator(self, input: ArrayLike, target: ArrayLike, **batch_arguments: Any) -> float:
         r"""The denominator :math:`D = \sum_i d_i` that ``reduction="mean"`` divides this batch's sum by.
 
         The same number whatever this loss's own ``reduction``, so that
@@ -177,22 +202,23 @@ class Loss:
 
     @property
     def reduction(self) -> str:
-        return self.options.get(
+        reduction: str = self.options.get(
             "reduction", inspect.signature(type(self).function).parameters["reduction"].default
         )
+        return reduction
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """JSON-serialisable description: ``{"class": ..., "options": ...}`` (arrays become lists)."""
         return {"class": type(self).__name__, "options": {k: _jsonable(v) for k, v in self.options.items()}}
 
-    def __add__(self, other):
+    def __add__(self, other: Loss | LossSum | str) -> LossSum:
         from .combined import LossSum
 
         return LossSum([(1.0, self), (1.0, other)])
 
     __radd__ = __add__
 
-    def __mul__(self, coefficient):
+    def __mul__(self, coefficient: float) -> LossSum:
         from .combined import LossSum
 
         return LossSum([(coefficient, self)])
@@ -204,7 +230,7 @@ class Loss:
         return f"{type(self).__name__}({options})"
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):

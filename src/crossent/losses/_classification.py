@@ -10,8 +10,10 @@ computation is always on an (M, C) matrix; :meth:`ClassBatch.restore_grad` and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._reduction import gradient_scale
 from .._validation import (
@@ -35,12 +37,12 @@ class ClassBatch:
     probabilities: np.ndarray | None  # (M, C) probability targets; None for class labels
     valid: np.ndarray | None  # (M,) bool, False for ignored rows; None when nothing is ignored
     sample_weight: np.ndarray | None  # (M,) or None
-    shape: tuple  # the caller's input shape
+    shape: tuple[int, ...]  # the caller's input shape
     axis: int  # the caller's class axis (non-negative)
     reduction: str
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         return self.scores.dtype
 
     @property
@@ -52,8 +54,14 @@ class ClassBatch:
         return self.scores.shape[1]
 
     @property
-    def batch_shape(self) -> tuple:
+    def batch_shape(self) -> tuple[int, ...]:
         return self.shape[: self.axis] + self.shape[self.axis + 1 :]
+
+    def class_labels(self) -> np.ndarray:
+        """``labels``, for the losses that take class labels only (``prepare(..., allow_probabilities=False)``)."""
+        if self.labels is None:  # prepare() rejects probabilities for those losses: not reached
+            raise TypeError("this loss takes class labels, got probability targets")
+        return self.labels
 
     def row_weight(self) -> np.ndarray:
         """``sample_weight`` times the valid mask, as an (M,) array of the input dtype."""
@@ -92,16 +100,16 @@ def _to_rows(array: np.ndarray, axis: int) -> np.ndarray:
 
 
 def prepare(
-    scores,
-    target,
+    scores: ArrayLike,
+    target: ArrayLike,
     *,
-    axis,
-    reduction,
-    ignore_index=None,
-    sample_weight=None,
+    axis: int,
+    reduction: str,
+    ignore_index: int | None = None,
+    sample_weight: ArrayLike | None = None,
     allow_probabilities: bool = True,
     scores_name: str = "logits",
-    extra_reductions: tuple = (),
+    extra_reductions: tuple[str, ...] = (),
 ) -> ClassBatch:
     """Validate ``scores``/``target`` and lay them out as rows (see :class:`ClassBatch`)."""
     z = as_float_array(scores, scores_name)
@@ -269,7 +277,9 @@ def times(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(weights == 0, 0, products)
 
 
-def label_terms(scores: np.ndarray, labels: np.ndarray, probs: np.ndarray, shift, log_sum):
+def label_terms(
+    scores: np.ndarray, labels: np.ndarray, probs: np.ndarray, shift: np.ndarray, log_sum: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""``(nll, log_p, one_minus_p)`` of the target class of every row.
 
     * ``nll``: :math:`-\log p_y` exactly as :func:`crossent.softmax_cross_entropy`
@@ -293,7 +303,9 @@ def label_terms(scores: np.ndarray, labels: np.ndarray, probs: np.ndarray, shift
     return nll, -nll, one_minus_p
 
 
-def scaled_probability_gradient(batch: ClassBatch, probs: np.ndarray, coefficient: np.ndarray, denominator):
+def scaled_probability_gradient(
+    batch: ClassBatch, probs: np.ndarray, coefficient: np.ndarray, denominator: float
+) -> np.ndarray:
     """The gradient shared by every loss that is a function of ``p_y`` alone.
 
     For ``L_n = f(p_{n,y_n})`` the chain rule through the softmax gives

@@ -28,13 +28,25 @@ broadcasting, dtype), so that :math:`D` is the very number the loss divides by.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validation import as_float_array, check_not_empty
 
+if TYPE_CHECKING:
+    from ._api import Loss
 
-def _row_weight_sum(loss, input, target, batch_arguments, *, class_weight: bool, allow_probabilities=True,
-                    scores_name="logits") -> float:
+#: how a loss's denominator is computed: ``rule(loss, input, target, batch_arguments) -> D``
+_Rule = Callable[["Loss", ArrayLike, ArrayLike, "dict[str, Any]"], float]
+
+
+def _row_weight_sum(
+    loss: Loss, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any], *, class_weight: bool,
+    allow_probabilities: bool = True, scores_name: str = "logits",
+) -> float:
     from ._classification import prepare
     from .cross_entropy import _gather_label_weight, class_weight_rows
 
@@ -54,28 +66,28 @@ def _row_weight_sum(loss, input, target, batch_arguments, *, class_weight: bool,
     )
     weight = batch.row_weight()
     if class_weight and batch.labels is not None:
-        weight = weight * _gather_label_weight(class_weight_rows(options.get("weight"), batch), batch)
+        weight = weight * _gather_label_weight(class_weight_rows(options.get("weight"), batch), batch.labels)
     return float(np.sum(weight, dtype=np.float64))
 
 
-def _cross_entropy(loss, input, target, batch_arguments) -> float:
+def _cross_entropy(loss: Loss, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any]) -> float:
     return _row_weight_sum(loss, input, target, batch_arguments, class_weight=True)
 
 
-def _nll(loss, input, target, batch_arguments) -> float:
+def _nll(loss: Loss, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any]) -> float:
     return _row_weight_sum(loss, input, target, batch_arguments, class_weight=True, allow_probabilities=False,
                            scores_name="log_probs")
 
 
-def _rows_labels_only(loss, input, target, batch_arguments) -> float:
+def _rows_labels_only(loss: Loss, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any]) -> float:
     return _row_weight_sum(loss, input, target, batch_arguments, class_weight=False, allow_probabilities=False)
 
 
-def _rows(loss, input, target, batch_arguments) -> float:
+def _rows(loss: Loss, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any]) -> float:
     return _row_weight_sum(loss, input, target, batch_arguments, class_weight=False)
 
 
-def _squared_error(loss, input, target, batch_arguments) -> float:
+def _squared_error(loss: Loss, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any]) -> float:
     from .quadratic import _check_activation, _element_weight
 
     if _check_activation(loss.options.get("activation", "softmax")) == "softmax":
@@ -88,8 +100,8 @@ def _squared_error(loss, input, target, batch_arguments) -> float:
     return float(z.size) if weight is None else float(np.sum(weight, dtype=np.float64))
 
 
-def _elements(name: str):
-    def rule(loss, input, target, batch_arguments) -> float:
+def _elements(name: str) -> _Rule:
+    def rule(loss: Loss, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any]) -> float:
         array = as_float_array(input, name)
         check_not_empty(array, name)
         return float(array.size)
@@ -97,7 +109,7 @@ def _elements(name: str):
     return rule
 
 
-def _kl(loss, input, target, batch_arguments) -> float:
+def _kl(loss: Loss, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any]) -> float:
     x = as_float_array(input, "log_probs")
     check_not_empty(x, "log_probs")
     if loss.options.get("reduction", "batchmean") == "mean":
@@ -105,7 +117,7 @@ def _kl(loss, input, target, batch_arguments) -> float:
     return float(x.shape[0] if x.ndim > 0 else 1)
 
 
-def _ranking(loss, input, target, batch_arguments) -> float:
+def _ranking(loss: Loss, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any]) -> float:
     from .ranking import _check_labels, _check_mask
 
     scores = as_float_array(input, "scores")
@@ -117,7 +129,7 @@ def _ranking(loss, input, target, batch_arguments) -> float:
     return float(np.count_nonzero(relevance.sum(axis=1) > 0))
 
 
-def _rules() -> dict:
+def _rules() -> dict[type[Loss], _Rule]:
     from . import binary, cauchy_schwarz, cross_entropy, focal, generalized, kullback_leibler, poly1
     from . import quadratic, ranking, similarity, symmetric
 
@@ -139,10 +151,10 @@ def _rules() -> dict:
     }
 
 
-_RULES: dict | None = None
+_RULES: dict[type[Loss], _Rule] | None = None
 
 
-def denominator(loss, input, target, batch_arguments: dict) -> float:
+def denominator(loss: Loss, input: ArrayLike, target: ArrayLike, batch_arguments: dict) -> float:
     """:math:`\\sum_i d_i` of ``loss`` on one batch (see the module docstring); a Python float."""
     global _RULES
     if _RULES is None:

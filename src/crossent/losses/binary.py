@@ -45,11 +45,14 @@ focal loss). See :mod:`crossent._reduction`.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .. import kernels
 from .._reduction import gradient_scale, reduce
+from .._typing import FloatArray, LossValue, Reduction
 from .._validation import (
     _first_position,
     as_float_array,
@@ -89,13 +92,13 @@ LOG_CLAMP = -100.0
 # --------------------------------------------------------------------------- validation
 
 
-def _elementwise_input(input, name: str, reduction) -> tuple[np.ndarray, str]:
+def _elementwise_input(input: ArrayLike, name: str, reduction: object) -> tuple[np.ndarray, str]:
     array = as_float_array(input, name)
     check_not_empty(array, name)
     return array, check_reduction(reduction)
 
 
-def _binary_target(target, input: np.ndarray, input_name: str) -> np.ndarray:
+def _binary_target(target: ArrayLike, input: np.ndarray, input_name: str) -> np.ndarray:
     """Targets with the input's shape, values in [0, 1] (soft labels; 0/1 integers or bools)."""
     array = as_float_array(target, "target")
     if array.shape != input.shape:
@@ -107,7 +110,7 @@ def _binary_target(target, input: np.ndarray, input_name: str) -> np.ndarray:
     return array.astype(input.dtype, copy=False)
 
 
-def _elementwise_weight(weight, name: str, input: np.ndarray) -> np.ndarray | None:
+def _elementwise_weight(weight: ArrayLike | None, name: str, input: np.ndarray) -> np.ndarray | None:
     """``weight`` (finite, >= 0) broadcast to the input's shape, or None."""
     if weight is None:
         return None
@@ -135,7 +138,7 @@ def _check_unit_interval(p: np.ndarray, name: str) -> None:
 # --------------------------------------------------------------------------- shared kernel
 
 
-def _logistic_parts(x: np.ndarray):
+def _logistic_parts(x: np.ndarray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """``(softplus(x), softplus(-x), sigmoid(x), sigmoid(-x))`` from one ``exp(-|x|)``.
 
     ``softplus(+-x) = max(+-x, 0) + log1p(e^{-|x|})`` never overflows; for
@@ -153,7 +156,7 @@ def _logistic_parts(x: np.ndarray):
     return softplus_pos, softplus_neg, sigmoid_pos, sigmoid_neg
 
 
-def _multiply(first, second):
+def _multiply(first: Any, second: Any) -> Any:
     """Product of two optional element-wise factors (None means 1)."""
     if first is None:
         return second
@@ -166,16 +169,16 @@ def _multiply(first, second):
 
 
 def _sigmoid_binary_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    weight=None,
-    pos_weight=None,
-    label_smoothing=0.0,
-    reduction="mean",
-    compute_grad,
-    out=None,
-):
+    weight: ArrayLike | None = None,
+    pos_weight: ArrayLike | None = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    compute_grad: bool,
+    out: NDArray[Any] | None = None,
+) -> tuple[LossValue, NDArray[Any] | None]:
     x, reduction = _elementwise_input(logits, "logits", reduction)
     if out is not None:
         out = check_out(out, x)
@@ -198,12 +201,12 @@ def _sigmoid_binary_cross_entropy(
     return value, None if grad is None else _deliver(grad.reshape(x.shape), out)
 
 
-def _flat_or_empty(array, dtype) -> np.ndarray:
+def _flat_or_empty(array: NDArray[Any] | None, dtype: DTypeLike) -> np.ndarray:
     """A weight as a flat C-contiguous array, or shape (0,) for "no weight" (the kernels' convention)."""
     return np.empty(0, dtype) if array is None else np.ascontiguousarray(array).reshape(-1)
 
 
-def _flat_out(out, flat: np.ndarray):
+def _flat_out(out: NDArray[Any] | None, flat: np.ndarray) -> NDArray[Any] | None:
     """Where the kernel may write the flat gradient: ``flat`` itself for in-place, a view of ``out``, or None."""
     if out is None or not out.flags.c_contiguous:
         return None
@@ -214,14 +217,14 @@ def _flat_out(out, flat: np.ndarray):
 
 
 def sigmoid_binary_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    weight=None,
-    pos_weight=None,
-    label_smoothing=0.0,
-    reduction="mean",
-):
+    weight: ArrayLike | None = None,
+    pos_weight: ArrayLike | None = None,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> LossValue:
     r"""Binary cross-entropy between ``sigmoid(logits)`` and targets, element by element, from logits.
 
     For each element with logit :math:`x`, target :math:`y` (after smoothing),
@@ -302,7 +305,10 @@ sigmoid_binary_cross_entropy_value_and_grad = value_and_grad_function(
 # --------------------------------------------------------------------------- BCE on probabilities
 
 
-def _binary_cross_entropy(probs, target, *, weight=None, reduction="mean", compute_grad):
+def _binary_cross_entropy(
+    probs: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None, reduction: str = "mean",
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     p, reduction = _elementwise_input(probs, "probs", reduction)
     _check_unit_interval(p, "probs")
     y = _binary_target(target, p, "probs")
@@ -330,7 +336,9 @@ def _binary_cross_entropy(probs, target, *, weight=None, reduction="mean", compu
     return value, grad
 
 
-def binary_cross_entropy(probs, target, *, weight=None, reduction="mean"):
+def binary_cross_entropy(
+    probs: ArrayLike, target: ArrayLike, *, weight: ArrayLike | None = None, reduction: Reduction = "mean"
+) -> LossValue:
     r"""Binary cross-entropy of probabilities, element by element (PyTorch's ``binary_cross_entropy``).
 
     .. math::
@@ -403,7 +411,7 @@ binary_cross_entropy_value_and_grad = value_and_grad_function(
 # --------------------------------------------------------------------------- focal loss
 
 
-def _focal_alpha(alpha) -> float | None:
+def _focal_alpha(alpha: float | None) -> float | None:
     """``alpha`` in [0, 1], or None / a negative number meaning "no alpha weighting"."""
     if alpha is None:
         return None
@@ -419,15 +427,15 @@ def _focal_alpha(alpha) -> float | None:
 
 
 def _sigmoid_focal_loss(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    alpha=0.25,
-    gamma=2.0,
-    weight=None,
-    reduction="mean",
-    compute_grad,
-):
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     x, reduction = _elementwise_input(logits, "logits", reduction)
     y = _binary_target(target, x, "logits")
     element_weight = _elementwise_weight(weight, "weight", x)
@@ -468,14 +476,14 @@ def _sigmoid_focal_loss(
 
 
 def sigmoid_focal_loss(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    alpha=0.25,
-    gamma=2.0,
-    weight=None,
-    reduction="mean",
-):
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    weight: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> LossValue:
     r"""Focal loss of Lin et al. (2017) on logits, element by element (torchvision's ``sigmoid_focal_loss``).
 
     With :math:`c` the binary cross-entropy of :func:`sigmoid_binary_cross_entropy`,

@@ -34,9 +34,13 @@ correct prediction keeps full relative accuracy in its small loss.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._reduction import gradient_scale, reduce
+from .._typing import FloatArray, LossValue, Reduction
 from ._api import Loss, grad_function, value_and_grad_function
 from ._classification import label_values, prepare, row_softmax, times
 
@@ -48,7 +52,7 @@ __all__ = [
 ]
 
 
-def _doubled_softmax(centered: np.ndarray, has_mass: np.ndarray):
+def _doubled_softmax(centered: np.ndarray, has_mass: np.ndarray) -> tuple[FloatArray, FloatArray]:
     """``softmax(2z)`` and ``log sum exp(2 (z - max z))`` of each row of ``centered = z - max z``.
 
     Rows without any finite entry (``has_mass`` False) give a zero softmax; their
@@ -69,15 +73,15 @@ def _doubled_softmax(centered: np.ndarray, has_mass: np.ndarray):
 
 
 def _cauchy_schwarz_loss(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-    compute_grad,
-):
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+    axis: int = -1,
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     batch = prepare(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight,
@@ -101,7 +105,7 @@ def _cauchy_schwarz_loss(
         log_norm = 0.0
     else:
         # The probability check tolerates entries down to -sqrt(eps); they are 0 here.
-        t = np.maximum(batch.probabilities, 0)
+        t = np.maximum(batch.target_matrix(), 0)  # the probabilities (no labels)
         with np.errstate(divide="ignore"):  # log 0 = -inf: classes without target mass
             log_t = np.log(t)
         target_softmax, target_lse = row_softmax(centered + log_t)
@@ -134,14 +138,14 @@ def _cauchy_schwarz_loss(
 
 
 def cauchy_schwarz_loss(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-):
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "mean",
+    axis: int = -1,
+) -> LossValue:
     r"""Cauchy-Schwarz divergence between the target and ``softmax(logits)`` (Janocha & Czarnecki 2017).
 
     For row :math:`n` with :math:`p_n = \mathrm{softmax}(z_n)`, target

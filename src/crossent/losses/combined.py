@@ -10,9 +10,13 @@ can report them separately.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
+from .._typing import LossValue
 from ._api import Loss
 
 __all__ = ["LossSum"]
@@ -44,10 +48,10 @@ class LossSum:
     ['CrossEntropyLoss', 'FocalLoss']
     """
 
-    def __init__(self, terms):
+    def __init__(self, terms: Iterable[tuple[float, Loss | LossSum | str]]) -> None:
         from . import get_loss
 
-        parsed = []
+        parsed: list[tuple[float, Loss]] = []
         for item in terms:
             if not isinstance(item, (tuple, list)) or len(item) != 2:
                 raise TypeError(f"terms must be (coefficient, loss) pairs, got {item!r}")
@@ -63,20 +67,24 @@ class LossSum:
         if not parsed:
             raise ValueError("terms must hold at least one (coefficient, loss) pair")
         self.terms = parsed
-        self.last_terms: dict = {}
+        self.last_terms: dict[str, LossValue] = {}
 
-    def term_names(self) -> list:
+    def term_names(self) -> list[str]:
         """One unique name per term (the class name, numbered when repeated)."""
-        names, seen = [], {}
+        names: list[str] = []
+        seen: dict[str, int] = {}
         for _, loss in self.terms:
             base = _term_name(loss)
             seen[base] = seen.get(base, 0) + 1
             names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
         return names
 
-    def _evaluate(self, input, target, batch_arguments, compute_grad):
-        total_value, total_grad = 0.0, None
-        terms = {}
+    def _evaluate(
+        self, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any], compute_grad: bool
+    ) -> tuple[Any, Any]:
+        total_value: Any = 0.0
+        total_grad: Any = None
+        terms: dict[str, LossValue] = {}
         for name, (coefficient, loss) in zip(self.term_names(), self.terms):
             if compute_grad:
                 value, grad = loss.value_and_grad(input, target, **batch_arguments)
@@ -89,13 +97,15 @@ class LossSum:
         self.last_terms = terms
         return total_value, total_grad
 
-    def __call__(self, input, target, **batch_arguments):
+    def __call__(self, input: ArrayLike, target: ArrayLike, **batch_arguments: Any) -> LossValue:
         return self._evaluate(input, target, batch_arguments, compute_grad=False)[0]
 
-    def grad(self, input, target, **batch_arguments):
+    def grad(self, input: ArrayLike, target: ArrayLike, **batch_arguments: Any) -> NDArray[Any]:
         return self._evaluate(input, target, batch_arguments, compute_grad=True)[1]
 
-    def value_and_grad(self, input, target, **batch_arguments):
+    def value_and_grad(
+        self, input: ArrayLike, target: ArrayLike, **batch_arguments: Any
+    ) -> tuple[LossValue, NDArray[Any]]:
         return self._evaluate(input, target, batch_arguments, compute_grad=True)
 
     @property
@@ -103,17 +113,17 @@ class LossSum:
         reductions = {loss.reduction for _, loss in self.terms}
         return reductions.pop() if len(reductions) == 1 else "mixed"
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {"terms": [[c, loss.config()] for c, loss in self.terms]}
 
-    def __add__(self, other):
+    def __add__(self, other: Loss | LossSum | str) -> LossSum:
         return LossSum(self.terms + [(1.0, other)]) if not isinstance(other, LossSum) else LossSum(
             self.terms + other.terms
         )
 
     __radd__ = __add__
 
-    def __mul__(self, coefficient):
+    def __mul__(self, coefficient: float) -> LossSum:
         return LossSum([(coefficient * c, loss) for c, loss in self.terms])
 
     __rmul__ = __mul__

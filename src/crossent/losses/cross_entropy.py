@@ -17,10 +17,15 @@ no weights this is the familiar ``softmax(z) - y``. The mean divides by
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import kernels
 from .._reduction import gradient_scale, mean_scale, reduce
+from .._typing import FloatArray, LossValue, Reduction
 from .._validation import (
     as_float_array,
     broadcast_weight,
@@ -49,7 +54,7 @@ __all__ = [
 ]
 
 
-def class_weight_rows(weight, batch: ClassBatch, name: str = "weight"):
+def class_weight_rows(weight: ArrayLike | None, batch: ClassBatch, name: str = "weight") -> FloatArray | None:
     """Validate ``weight`` and return it as (C,) class weights or an (M, C) row matrix (or None).
 
     A 1-D weight is a class weight and must have length C. Anything else must
@@ -72,28 +77,29 @@ def class_weight_rows(weight, batch: ClassBatch, name: str = "weight"):
     return np.moveaxis(full, batch.axis, -1).reshape(-1, n_classes)
 
 
-def _gather_label_weight(class_weight, batch: ClassBatch) -> np.ndarray | float:
+def _gather_label_weight(class_weight: FloatArray | None, labels: NDArray[np.int64]) -> FloatArray | float:
+    """Every row's weight of its label: ``w[y_n]`` (class weights) or ``w[n, y_n]`` (row weights); 1 without."""
     if class_weight is None:
         return 1.0
     if class_weight.ndim == 1:
-        return class_weight[batch.labels]
-    return label_values(class_weight, batch.labels)
+        return class_weight[labels]
+    return label_values(class_weight, labels)
 
 
 def _softmax_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    weight=None,
-    sample_weight=None,
-    ignore_index=None,
-    label_smoothing=0.0,
-    z_loss=0.0,
-    reduction="mean",
-    axis=-1,
-    compute_grad,
-    out=None,
-):
+    weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    reduction: str = "mean",
+    axis: int = -1,
+    compute_grad: bool,
+    out: NDArray[Any] | None = None,
+) -> tuple[LossValue, NDArray[Any] | None]:
     if out is not None:
         out = check_out(out, as_float_array(logits, "logits"))
     if (
@@ -118,8 +124,9 @@ def _softmax_cross_entropy(
     # (sum_c q + 2 lambda d lse) p - q, scaled by 1/D; so D comes first -- it needs only the targets
     # and the weights. Class labels: q = (1 - eps) d_n onehot(y_n) + (eps / C) s_n w_n with
     # d_n = s_n w[n, y_n]; probabilities: q = s_n w_n ((1 - eps) t_n + eps / C) with d_n = s_n.
+    kernel: Callable[..., tuple[NDArray[np.float64], FloatArray | None]]
     if batch.labels is not None:
-        denominator_weight = row_weight * _gather_label_weight(class_weight, batch)
+        denominator_weight = row_weight * _gather_label_weight(class_weight, batch.labels)
         kernel, target_rows = kernels.softmax_cross_entropy_label_rows, batch.labels
     else:
         denominator_weight = row_weight
@@ -137,7 +144,7 @@ def _softmax_cross_entropy(
     return value, None if grad is None else _deliver(batch.restore_grad(grad), out)
 
 
-def _rows_out(out, rows: np.ndarray, axis: int):
+def _rows_out(out: NDArray[Any] | None, rows: np.ndarray, axis: int) -> NDArray[Any] | None:
     """Where the kernel may write the (M, C) gradient directly: ``rows`` itself for in-place, else a view of ``out``.
 
     Only when the class axis is last and ``out`` is C-contiguous is ``out`` the
@@ -153,7 +160,7 @@ def _rows_out(out, rows: np.ndarray, axis: int):
     return None if np.shares_memory(view, rows) else view
 
 
-def _deliver(grad: np.ndarray, out):
+def _deliver(grad: np.ndarray, out: NDArray[Any] | None) -> NDArray[Any]:
     """The gradient in ``out`` when one was given (copied unless it is already there)."""
     if out is None or grad is out:
         return grad
@@ -176,7 +183,10 @@ def _row_indices(n_rows: int) -> np.ndarray:
     return rows
 
 
-def _plain_label_rows(logits, target, reduction, axis, compute_grad, smoothing, out=None):
+def _plain_label_rows(
+    logits: Any, target: Any, reduction: str, axis: int, compute_grad: bool, smoothing: float,
+    out: NDArray[Any] | None = None,
+) -> tuple[LossValue, NDArray[Any] | None] | None:
     r"""Steps 1, 2 and 4 for (M, C) logits, class labels and every weight 1 -- a training step's case.
 
     With :math:`d_n = 1` and no z-loss the effective target is
@@ -263,17 +273,17 @@ def _plain_label_rows(logits, target, reduction, axis, compute_grad, smoothing, 
 
 
 def softmax_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    weight=None,
-    sample_weight=None,
-    ignore_index=None,
-    label_smoothing=0.0,
-    z_loss=0.0,
-    reduction="mean",
-    axis=-1,
-):
+    weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    reduction: Reduction = "mean",
+    axis: int = -1,
+) -> LossValue:
     r"""Cross-entropy between ``softmax(logits)`` and a target, from logits.
 
     For row :math:`n` with softmax :math:`p_n = \mathrm{softmax}(z_n)` and
@@ -359,43 +369,44 @@ softmax_cross_entropy_value_and_grad = value_and_grad_function(
 
 
 def _nll_loss(
-    log_probs,
-    target,
+    log_probs: ArrayLike,
+    target: ArrayLike,
     *,
-    weight=None,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-    compute_grad,
-):
+    weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+    axis: int = -1,
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     batch = prepare(
         log_probs, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight, allow_probabilities=False, scores_name="log_probs",
     )
+    labels = batch.class_labels()
     class_weight = class_weight_rows(weight, batch)
-    denominator_weight = batch.row_weight() * _gather_label_weight(class_weight, batch)
-    losses = times(denominator_weight, -label_values(batch.scores, batch.labels))
+    denominator_weight = batch.row_weight() * _gather_label_weight(class_weight, labels)
+    losses = times(denominator_weight, -label_values(batch.scores, labels))
     denominator = float(np.sum(denominator_weight, dtype=np.float64))
     value = reduce(batch.restore_rows(losses), batch.reduction, denominator, batch.dtype)
     if not compute_grad:
         return value, None
     grad = np.zeros_like(batch.scores)
-    grad[np.arange(batch.n_rows), batch.labels] = -denominator_weight
+    grad[np.arange(batch.n_rows), labels] = -denominator_weight
     grad *= gradient_scale(batch.reduction, denominator)
     return value, batch.restore_grad(grad)
 
 
 def nll_loss(
-    log_probs,
-    target,
+    log_probs: ArrayLike,
+    target: ArrayLike,
     *,
-    weight=None,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-):
+    weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "mean",
+    axis: int = -1,
+) -> LossValue:
     r"""Negative log-likelihood of class labels given log-probabilities.
 
     .. math:: L_n = -w_{n,y_n}\, s_n \log q_{n,y_n}, \qquad

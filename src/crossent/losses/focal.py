@@ -40,10 +40,13 @@ and every other factor is exactly 1: the result is that function's, bit for bit.
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._reduction import reduce
+from .._typing import FloatArray, LossValue, Reduction
 from .._validation import as_float_array, check_finite_nonnegative, check_finite_scalar
 from ._api import Loss, grad_function, value_and_grad_function
 from ._classification import (
@@ -63,7 +66,7 @@ __all__ = [
 ]
 
 
-def _alpha_of_labels(alpha, batch: ClassBatch):
+def _alpha_of_labels(alpha: float | ArrayLike | None, batch: ClassBatch) -> FloatArray | float:
     """``alpha_y`` for every row: a scalar, or a (C,) per-class array gathered at the labels."""
     if alpha is None:
         return 1.0
@@ -80,21 +83,21 @@ def _alpha_of_labels(alpha, batch: ClassBatch):
             f"got {array.shape}"
         )
     check_finite_nonnegative(array, "alpha")
-    return array.astype(batch.dtype, copy=False)[batch.labels]
+    return array.astype(batch.dtype, copy=False)[batch.class_labels()]
 
 
 def _focal_loss(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    gamma=2.0,
-    alpha=None,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-    compute_grad,
-):
+    gamma: float = 2.0,
+    alpha: float | ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+    axis: int = -1,
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     batch = prepare(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight, allow_probabilities=False,
@@ -106,7 +109,7 @@ def _focal_loss(
 
     # Step 1: softmax, then -log p_y, log p_y and 1 - p_y of the target (see label_terms).
     probs, shift, log_sum = row_softmax_terms(scores)
-    nll, log_p, one_minus_p = label_terms(scores, batch.labels, probs, shift, log_sum)
+    nll, log_p, one_minus_p = label_terms(scores, batch.class_labels(), probs, shift, log_sum)
     modulation = one_minus_p**gamma  # 0**0 == 1
     # gamma = 0 is cross-entropy: take its log term with its arithmetic, so the two agree exactly
     log_term = nll if gamma == 0 else -log_p
@@ -136,16 +139,16 @@ def _focal_loss(
 
 
 def focal_loss(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    gamma=2.0,
-    alpha=None,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-):
+    gamma: float = 2.0,
+    alpha: float | ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "mean",
+    axis: int = -1,
+) -> LossValue:
     r"""Softmax focal loss of class labels, from logits (Lin et al. 2017, multi-class form).
 
     For row :math:`n` with softmax :math:`p_n`, label :math:`y_n`, sample weight

@@ -33,10 +33,13 @@ target logit of ``-inf`` gives exactly :math:`1/q` and a zero gradient.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._reduction import reduce
+from .._typing import LossValue, Reduction
 from .._validation import check_scalar
 from ._api import Loss, grad_function, value_and_grad_function
 from ._classification import (
@@ -56,17 +59,17 @@ __all__ = [
 
 
 def _generalized_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    q=0.7,
-    truncation=None,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-    compute_grad,
-):
+    q: float = 0.7,
+    truncation: float | None = None,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+    axis: int = -1,
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     batch = prepare(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight, allow_probabilities=False,
@@ -81,7 +84,7 @@ def _generalized_cross_entropy(
 
     # Step 1: log p_y, accurate also where p_y -> 1 (see _classification.label_terms).
     probs, shift, log_sum = row_softmax_terms(scores)
-    _, log_p, _ = label_terms(scores, batch.labels, probs, shift, log_sum)
+    _, log_p, _ = label_terms(scores, batch.class_labels(), probs, shift, log_sum)
 
     # Step 2: L_q = (1 - p^q)/q = -expm1(q log p)/q; truncated rows hold L_q(k).
     scaled_log_p = q * log_p
@@ -103,16 +106,16 @@ def _generalized_cross_entropy(
 
 
 def generalized_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    q=0.7,
-    truncation=None,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-):
+    q: float = 0.7,
+    truncation: float | None = None,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "mean",
+    axis: int = -1,
+) -> LossValue:
     r"""Generalized cross-entropy :math:`L_q` of class labels, from logits (Zhang & Sabuncu 2018).
 
     For row :math:`n` with softmax :math:`p_n`, label :math:`y_n` and sample

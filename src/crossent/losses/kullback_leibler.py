@@ -19,9 +19,13 @@ the input is ``-inf``; PyTorch gives NaN there (``0 * -inf``).
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._reduction import gradient_scale, reduce
+from .._typing import LossValue
 from .._validation import (
     _first_position,
     as_float_array,
@@ -36,7 +40,10 @@ __all__ = ["kl_div", "kl_div_grad", "kl_div_value_and_grad", "KLDivLoss"]
 KL_REDUCTIONS = ("batchmean", "mean", "sum", "none")
 
 
-def _kl_div(log_probs, target, *, log_target=False, reduction="batchmean", compute_grad):
+def _kl_div(
+    log_probs: ArrayLike, target: ArrayLike, *, log_target: bool = False, reduction: str = "batchmean",
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     x = as_float_array(log_probs, "log_probs")
     check_not_empty(x, "log_probs")
     reduction = check_reduction(reduction, KL_REDUCTIONS)
@@ -79,7 +86,10 @@ def _kl_div(log_probs, target, *, log_target=False, reduction="batchmean", compu
     return value, grad
 
 
-def kl_div(log_probs, target, *, log_target=False, reduction="batchmean"):
+def kl_div(
+    log_probs: ArrayLike, target: ArrayLike, *, log_target: bool = False,
+    reduction: Literal["batchmean", "mean", "sum", "none"] = "batchmean",
+) -> LossValue:
     r"""KL-divergence loss with PyTorch's ``torch.nn.functional.kl_div`` semantics.
 
     Element-wise, with input :math:`x` = ``log_probs`` and target :math:`t`:

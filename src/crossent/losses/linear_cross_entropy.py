@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .. import kernels
 from .._reduction import gradient_scale, reduce
+from .._typing import FloatArray, LossValue, Reduction
 from .._validation import (
     _describe,
     check_finite_nonnegative,
@@ -73,21 +76,42 @@ class _LossOptions:
     z_loss: float
 
 
+@overload
 def linear_cross_entropy(
-    hidden,
-    weight,
-    target,
+    hidden: ArrayLike, weight: ArrayLike, target: ArrayLike, *, bias: ArrayLike | None = ...,
+    ignore_index: int | None = ..., label_smoothing: float = ..., weight_classes: ArrayLike | None = ...,
+    z_loss: float = ..., softcap: float | None = ..., reduction: Reduction = ...,
+    chunk_size: int | tuple[int, int] | None = ..., return_grad: Literal[False] = ...,
+) -> LossValue: ...
+@overload
+def linear_cross_entropy(
+    hidden: ArrayLike, weight: ArrayLike, target: ArrayLike, *, bias: ArrayLike | None = ...,
+    ignore_index: int | None = ..., label_smoothing: float = ..., weight_classes: ArrayLike | None = ...,
+    z_loss: float = ..., softcap: float | None = ..., reduction: Reduction = ...,
+    chunk_size: int | tuple[int, int] | None = ..., return_grad: Literal[True],
+) -> tuple[LossValue, FloatArray, FloatArray, FloatArray | None]: ...
+@overload
+def linear_cross_entropy(
+    hidden: ArrayLike, weight: ArrayLike, target: ArrayLike, *, bias: ArrayLike | None = ...,
+    ignore_index: int | None = ..., label_smoothing: float = ..., weight_classes: ArrayLike | None = ...,
+    z_loss: float = ..., softcap: float | None = ..., reduction: Reduction = ...,
+    chunk_size: int | tuple[int, int] | None = ..., return_grad: bool = ...,
+) -> LossValue | tuple[LossValue, FloatArray, FloatArray, FloatArray | None]: ...
+def linear_cross_entropy(
+    hidden: ArrayLike,
+    weight: ArrayLike,
+    target: ArrayLike,
     *,
-    bias=None,
-    ignore_index=None,
-    label_smoothing=0.0,
-    weight_classes=None,
-    z_loss=0.0,
-    softcap=None,
-    reduction="mean",
-    chunk_size=None,
-    return_grad=False,
-):
+    bias: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    weight_classes: ArrayLike | None = None,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
+    reduction: Reduction = "mean",
+    chunk_size: int | tuple[int, int] | None = None,
+    return_grad: bool = False,
+) -> LossValue | tuple[LossValue, FloatArray, FloatArray, FloatArray | None]:
     r"""Softmax cross-entropy of a linear layer's output, without holding the N x V logits.
 
     The value (and gradients) of
@@ -242,7 +266,7 @@ def linear_cross_entropy(
         z_loss=check_finite_scalar(z_loss, "z_loss", low=0.0),
     )
     cap = None if softcap is None else check_finite_scalar(softcap, "softcap", low=0.0, low_inclusive=False)
-    reduction = check_reduction(reduction)
+    checked_reduction = check_reduction(reduction)
     row_block, vocabulary_block = _block_shape(chunk_size, n_rows, n_classes, dtype.itemsize)
     if type(return_grad) is not bool:
         raise TypeError(f"return_grad must be True or False, got {_describe(return_grad)}")
@@ -254,7 +278,7 @@ def linear_cross_entropy(
         denominator = float(kept.size)
     else:
         denominator = float(np.sum(options.class_weights[kept], dtype=np.float64))
-    scale = gradient_scale(reduction, denominator)
+    scale = gradient_scale(checked_reduction, denominator)
 
     row_losses = np.empty(n_rows, dtype=dtype)
     grads = None
@@ -288,8 +312,8 @@ def linear_cross_entropy(
                 logits_buffer, tanh_buffer, vocabulary_block, first=start == 0,
             )
 
-    loss = reduce(row_losses, reduction, denominator, dtype)
-    if not return_grad:
+    loss = reduce(row_losses, checked_reduction, denominator, dtype)
+    if grads is None:  # return_grad=False
         return loss
     return loss, grads.hidden, grads.weight, grads.bias
 
@@ -372,6 +396,7 @@ def _add_parameter_grads(grad_block, hidden_rows, layer: _Layer, grads: _Gradien
         # numpy has no C += A B: go through a temporary of at most _WEIGHT_GRAD_SLICE_BYTES
         n_classes, n_features = grad_weight.shape
         temporary = grads.weight_temporary
+        assert temporary is not None  # allocated whenever there is more than one row block
         step = temporary.size // n_features
         for start in range(0, n_classes, step):
             stop = min(start + step, n_classes)
@@ -533,7 +558,9 @@ def _split_vocabulary_rows(hidden_rows, labels, layer, options, scale, grads, ro
     return losses
 
 
-def _check_layer(hidden, weight, bias):
+def _check_layer(
+    hidden: ArrayLike, weight: ArrayLike, bias: ArrayLike | None
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]:
     """hidden (N, h) and weight (V, h) of one float dtype, bias (V,) of it too; BLAS-ready layouts."""
     arrays = {}
     for name, value in (("hidden", hidden), ("weight", weight)):
@@ -569,7 +596,7 @@ def _check_layer(hidden, weight, bias):
     return hidden, weight, bias
 
 
-def _check_class_weights(weight_classes, n_classes: int, dtype):
+def _check_class_weights(weight_classes: ArrayLike | None, n_classes: int, dtype: DTypeLike) -> FloatArray | None:
     if weight_classes is None:
         return None
     if isinstance(weight_classes, (str, bytes)):

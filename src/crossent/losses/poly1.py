@@ -30,9 +30,13 @@ other classes' total probability). The poly term is bounded
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._reduction import gradient_scale, reduce
+from .._typing import LossValue, Reduction
 from .._validation import check_finite_scalar, check_scalar
 from ._api import Loss, grad_function, value_and_grad_function
 from ._classification import label_terms, label_values, prepare, row_softmax_terms
@@ -47,18 +51,18 @@ __all__ = [
 
 
 def _poly1_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    epsilon=1.0,
-    label_smoothing=0.0,
-    weight=None,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-    compute_grad,
-):
+    epsilon: float = 1.0,
+    label_smoothing: float = 0.0,
+    weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+    axis: int = -1,
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     batch = prepare(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight,
@@ -77,7 +81,7 @@ def _poly1_cross_entropy(
     )
     # softmax_cross_entropy's denominator: s_n w_{n,y_n} for labels, s_n for probabilities.
     if batch.labels is not None:
-        denominator_weight = row_weight * _gather_label_weight(class_weight, batch)
+        denominator_weight = row_weight * _gather_label_weight(class_weight, batch.labels)
     else:
         denominator_weight = row_weight
 
@@ -94,7 +98,7 @@ def _poly1_cross_entropy(
             smoothing * (1 - 1 / n_classes) * p_label + (1 - smoothing / n_classes) * one_minus_p
         )
     else:
-        smoothed = batch.probabilities
+        smoothed = batch.target_matrix()  # the probabilities (no labels)
         if smoothing > 0:
             smoothed = (1 - smoothing) * smoothed + smoothing / n_classes
         p_target = np.sum(smoothed * probs, axis=1)
@@ -125,17 +129,17 @@ def _poly1_cross_entropy(
 
 
 def poly1_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    epsilon=1.0,
-    label_smoothing=0.0,
-    weight=None,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-):
+    epsilon: float = 1.0,
+    label_smoothing: float = 0.0,
+    weight: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "mean",
+    axis: int = -1,
+) -> LossValue:
     r"""Poly-1 cross-entropy :math:`\mathrm{CE} + \epsilon(1 - p_t)` from logits (Leng et al. 2022).
 
     For row :math:`n` with softmax :math:`p_n`, target distribution :math:`y_n`

@@ -34,9 +34,13 @@ its tiny gradient instead of rounding it to 0.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._reduction import gradient_scale, reduce
+from .._typing import FloatArray, LossValue, Reduction
 from .._validation import (
     _describe,
     _first_position,
@@ -62,14 +66,17 @@ __all__ = [
 ACTIVATIONS = ("softmax", "sigmoid")
 
 
-def _check_activation(activation) -> str:
+def _check_activation(activation: object) -> str:
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
         expected = ", ".join(repr(a) for a in ACTIVATIONS)
         raise ValueError(f"activation must be one of {expected}, got {_describe(activation)}")
     return activation
 
 
-def _softmax_squared_error(logits, target, *, sample_weight, ignore_index, reduction, axis, compute_grad):
+def _softmax_squared_error(
+    logits: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None, ignore_index: int | None, reduction: str,
+    axis: int, compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     batch = prepare(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight,
@@ -106,7 +113,7 @@ def _softmax_squared_error(logits, target, *, sample_weight, ignore_index, reduc
     return value, batch.restore_grad(grad)
 
 
-def _binary_target(target, shape: tuple, batch_shape: tuple, dtype) -> np.ndarray:
+def _binary_target(target: ArrayLike, shape: tuple, batch_shape: tuple, dtype: DTypeLike) -> np.ndarray:
     """Sigmoid targets: logits' shape, floating in [0, 1] or integer / bool 0 and 1."""
     if isinstance(target, (str, bytes)) or target is None:
         raise TypeError(f"target must be an array of 0/1 labels or probabilities, got {target!r}")
@@ -139,7 +146,9 @@ def _binary_target(target, shape: tuple, batch_shape: tuple, dtype) -> np.ndarra
     return array.astype(dtype, copy=False)
 
 
-def _element_weight(sample_weight, shape: tuple, batch_shape: tuple, axis: int, dtype):
+def _element_weight(
+    sample_weight: ArrayLike | None, shape: tuple, batch_shape: tuple, axis: int, dtype: DTypeLike
+) -> FloatArray | None:
     """Per-element weights from a per-row (``batch_shape``) or per-element (``shape``) array."""
     if sample_weight is None:
         return None
@@ -155,7 +164,10 @@ def _element_weight(sample_weight, shape: tuple, batch_shape: tuple, axis: int, 
     return np.broadcast_to(weights.astype(dtype, copy=False), shape)
 
 
-def _sigmoid_squared_error(logits, target, *, sample_weight, ignore_index, reduction, axis, compute_grad):
+def _sigmoid_squared_error(
+    logits: ArrayLike, target: ArrayLike, *, sample_weight: ArrayLike | None, ignore_index: int | None, reduction: str,
+    axis: int, compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     z = as_float_array(logits, "logits")
     check_not_empty(z, "logits")
     axis = check_axis(axis, z.ndim)
@@ -195,16 +207,16 @@ def _sigmoid_squared_error(logits, target, *, sample_weight, ignore_index, reduc
 
 
 def _mean_squared_error(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    activation="softmax",
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-    compute_grad,
-):
+    activation: str = "softmax",
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+    axis: int = -1,
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     implementation = (
         _softmax_squared_error if _check_activation(activation) == "softmax" else _sigmoid_squared_error
     )
@@ -215,15 +227,15 @@ def _mean_squared_error(
 
 
 def mean_squared_error(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    activation="softmax",
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-):
+    activation: Literal["softmax", "sigmoid"] = "softmax",
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "mean",
+    axis: int = -1,
+) -> LossValue:
     r"""Quadratic cost :math:`\tfrac12\lVert a - y\rVert^2` on softmax or sigmoid outputs, from logits.
 
     ``activation="softmax"`` (multi-class, one term per row):

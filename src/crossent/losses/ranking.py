@@ -27,9 +27,13 @@ list and counts it).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._reduction import gradient_scale, reduce
+from .._typing import LossValue, Reduction
 from .._validation import _first_position, as_float_array, check_not_empty, check_reduction
 from ._api import Loss, grad_function, value_and_grad_function
 from ._classification import negative_log_probabilities, row_softmax_terms, weighted_sum
@@ -42,7 +46,7 @@ __all__ = [
 ]
 
 
-def _check_mask(mask, shape: tuple):
+def _check_mask(mask: ArrayLike | None, shape: tuple) -> NDArray[np.bool_] | None:
     if mask is None:
         return None
     if isinstance(mask, (str, bytes)):
@@ -57,7 +61,7 @@ def _check_mask(mask, shape: tuple):
     return array
 
 
-def _check_labels(labels, shape: tuple, mask) -> np.ndarray:
+def _check_labels(labels: ArrayLike, shape: tuple, mask: ArrayLike | None) -> np.ndarray:
     """Graded relevances of ``shape``, finite and >= 0 on the valid items; float64, 0 on padding."""
     if isinstance(labels, (str, bytes)) or labels is None:
         raise TypeError(f"labels must be an array of graded relevances, got {labels!r}")
@@ -83,7 +87,9 @@ def _check_labels(labels, shape: tuple, mask) -> np.ndarray:
     return values
 
 
-def _softmax_ranking_loss(scores, labels, *, mask=None, reduction="mean", compute_grad):
+def _softmax_ranking_loss(
+    scores: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None = None, reduction: str = "mean", compute_grad: bool
+) -> tuple[LossValue, NDArray[Any] | None]:
     s = as_float_array(scores, "scores")
     if s.ndim == 0:
         raise ValueError("scores must have at least one dimension (the list axis, last), got a scalar")
@@ -122,7 +128,9 @@ def _softmax_ranking_loss(scores, labels, *, mask=None, reduction="mean", comput
     return value, grad.reshape(s.shape)
 
 
-def softmax_ranking_loss(scores, labels, *, mask=None, reduction="mean"):
+def softmax_ranking_loss(
+    scores: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None = None, reduction: Reduction = "mean"
+) -> LossValue:
     r"""Listwise softmax cross-entropy for ranking (ListNet top-1, TF-Ranking ``SoftmaxLoss``).
 
     For list :math:`n` (a row; the last axis is the list) with valid items

@@ -27,9 +27,13 @@ bit for bit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._reduction import gradient_scale, reduce
+from .._typing import LossValue, Reduction
 from .._validation import _describe, as_float_array
 from ._api import Loss, grad_function, value_and_grad_function
 from ._classification import prepare, row_softmax_terms, times
@@ -42,7 +46,7 @@ __all__ = [
 ]
 
 
-def _log_similarity(similarity, n_classes: int, dtype) -> np.ndarray:
+def _log_similarity(similarity: ArrayLike, n_classes: int, dtype: DTypeLike) -> np.ndarray:
     """Validate ``similarity`` and return ``log S`` in ``dtype`` (``-inf`` where S is 0)."""
     if similarity is None:
         raise TypeError("similarity must be a (C, C) array of class similarities, got None")
@@ -71,22 +75,22 @@ def _log_similarity(similarity, n_classes: int, dtype) -> np.ndarray:
 
 
 def _sim_loss(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    similarity,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-    compute_grad,
-):
+    similarity: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+    axis: int = -1,
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     batch = prepare(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight, allow_probabilities=False,
     )
     log_similarity = _log_similarity(similarity, batch.n_classes, batch.dtype)
-    scores, dtype = batch.scores, batch.dtype
+    scores, labels, dtype = batch.scores, batch.class_labels(), batch.dtype
     row_weight = batch.row_weight()  # sample_weight, 0 on ignored rows
 
     # Step 1: softmax and log-sum-exp of z (the model's distribution).
@@ -98,7 +102,7 @@ def _sim_loss(
     # Step 2: softmax and log-sum-exp of z + log S[y] (the credited mass). S[y, y] = 1
     # keeps the true class in, so this is -inf only when every credited class has z = -inf.
     credited, credited_shift, credited_log_sum = row_softmax_terms(
-        scores + log_similarity[batch.labels]
+        scores + log_similarity[labels]
     )
     finite_log_sum = np.where(np.isneginf(log_sum), 0, log_sum).astype(dtype, copy=False)
     credited_lse = credited_shift + credited_log_sum
@@ -121,7 +125,7 @@ def _sim_loss(
     no_mass = credited_lse == -np.inf
     if no_mass.any():
         rows = np.flatnonzero(no_mass)
-        credited[rows, batch.labels[rows]] = 1
+        credited[rows, labels[rows]] = 1
     weight = row_weight[:, None]
     grad = probs * weight - credited * weight  # same operations as cross_entropy for S = I
     grad *= gradient_scale(batch.reduction, denominator)
@@ -129,15 +133,15 @@ def _sim_loss(
 
 
 def sim_loss(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    similarity,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-):
+    similarity: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "mean",
+    axis: int = -1,
+) -> LossValue:
     r"""SimLoss (Kobs et al. 2020): ``-log`` of the similarity-weighted probability mass.
 
     For row :math:`n` with softmax :math:`p_n = \mathrm{softmax}(z_n)`, label

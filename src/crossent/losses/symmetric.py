@@ -30,9 +30,13 @@ loss, when :math:`\alpha > 0`) ``+inf`` and leaves the gradient finite
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._reduction import reduce
+from .._typing import LossValue, Reduction
 from ._api import Loss, grad_function, value_and_grad_function
 from .._validation import check_finite_scalar
 from ._classification import (
@@ -52,18 +56,18 @@ __all__ = [
 
 
 def _symmetric_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    alpha=0.1,
-    beta=1.0,
-    log_zero=-4.0,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-    compute_grad,
-):
+    alpha: float = 0.1,
+    beta: float = 1.0,
+    log_zero: float = -4.0,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "mean",
+    axis: int = -1,
+    compute_grad: bool,
+) -> tuple[LossValue, NDArray[Any] | None]:
     batch = prepare(
         logits, target, axis=axis, reduction=reduction, ignore_index=ignore_index,
         sample_weight=sample_weight, allow_probabilities=False,
@@ -76,7 +80,7 @@ def _symmetric_cross_entropy(
 
     # Step 1: log p_t and 1 - p_t, accurate also where p_t -> 1 (see _classification.label_terms).
     probs, shift, log_sum = row_softmax_terms(scores)
-    _, log_p, one_minus_p = label_terms(scores, batch.labels, probs, shift, log_sum)
+    _, log_p, one_minus_p = label_terms(scores, batch.class_labels(), probs, shift, log_sum)
 
     # Step 2: alpha * CE + beta * (-A) (1 - p_t); alpha = 0 switches CE off even where it is inf.
     row_losses = (-beta * log_zero) * one_minus_p
@@ -95,17 +99,17 @@ def _symmetric_cross_entropy(
 
 
 def symmetric_cross_entropy(
-    logits,
-    target,
+    logits: ArrayLike,
+    target: ArrayLike,
     *,
-    alpha=0.1,
-    beta=1.0,
-    log_zero=-4.0,
-    sample_weight=None,
-    ignore_index=None,
-    reduction="mean",
-    axis=-1,
-):
+    alpha: float = 0.1,
+    beta: float = 1.0,
+    log_zero: float = -4.0,
+    sample_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: Reduction = "mean",
+    axis: int = -1,
+) -> LossValue:
     r"""Symmetric cross-entropy :math:`\alpha\,\mathrm{CE} + \beta\,\mathrm{RCE}` (Wang et al. 2019).
 
     For row :math:`n` with softmax :math:`p_n`, label :math:`t_n` and sample

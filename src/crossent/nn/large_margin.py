@@ -96,15 +96,20 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from .._typing import FloatArray, LossValue, Seed
 from .._validation import _describe, check_labels, check_scalar
 from ..losses import Loss
 from ..losses.cross_entropy import softmax_cross_entropy, softmax_cross_entropy_value_and_grad
 from .layers import (
     INITIALISATIONS,
     Dropout,
+    Initialisation,
     Linear,
     Module,
     Sequential,
@@ -117,7 +122,7 @@ from .layers import (
     check_size,
     initial_weight,
 )
-from .models import ACTIVATIONS, DEFAULT_INIT, MLP, MODELS, Model, _seed_for_config, _SoftmaxOutput
+from .models import ACTIVATIONS, DEFAULT_INIT, MLP, MODELS, Activation, Model, _seed_for_config, _SoftmaxOutput
 
 __all__ = [
     "large_margin_psi",
@@ -137,11 +142,11 @@ DEFAULT_ANNEALING = {"beta_start": 1000.0, "beta_gamma": 2.5e-5, "beta_power": 3
 # --------------------------------------------------------------------------- argument checks
 
 
-def _check_margin(margin) -> int:
+def _check_margin(margin: object) -> int:
     return check_size(margin, "margin", minimum=1)
 
 
-def _check_annealing(beta_start, beta_gamma, beta_power, beta_min) -> dict:
+def _check_annealing(beta_start: float, beta_gamma: float, beta_power: float, beta_min: float) -> dict:
     return {
         "beta_start": check_scalar(beta_start, "beta_start", low=0.0),
         "beta_gamma": check_scalar(beta_gamma, "beta_gamma", low=0.0),
@@ -150,7 +155,7 @@ def _check_annealing(beta_start, beta_gamma, beta_power, beta_min) -> dict:
     }
 
 
-def _check_step(step, name: str) -> int:
+def _check_step(step: object, name: str) -> int:
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= 0, got {_describe(step)}")
     if step < 0:
@@ -189,7 +194,7 @@ def _slope_and_offset(cosine: np.ndarray, margin: int) -> tuple[np.ndarray, np.n
     return slope, offset
 
 
-def large_margin_psi(cos_theta, margin) -> np.ndarray:
+def large_margin_psi(cos_theta: ArrayLike, margin: int) -> np.ndarray:
     r""":math:`\psi(\theta) = (-1)^k \cos(m\theta) - 2k` as a function of :math:`\cos\theta` (no arccos).
 
     Parameters
@@ -217,7 +222,9 @@ def large_margin_psi(cos_theta, margin) -> np.ndarray:
     return (1.0 - 2.0 * (segment % 2)) * chebyshev - 2.0 * segment
 
 
-def large_margin_beta(step, *, beta_start, beta_gamma, beta_power, beta_min=0.0) -> float:
+def large_margin_beta(
+    step: int, *, beta_start: float, beta_gamma: float, beta_power: float, beta_min: float = 0.0
+) -> float:
     r"""The annealing weight :math:`\beta_t = \max(\beta_{\min}, \beta_0 (1 + \gamma t)^{-p})`.
 
     Parameters
@@ -243,7 +250,7 @@ def large_margin_beta(step, *, beta_start, beta_gamma, beta_power, beta_min=0.0)
     return _beta(step, **options)
 
 
-def _beta(step: int, *, beta_start, beta_gamma, beta_power, beta_min) -> float:
+def _beta(step: int, *, beta_start: float, beta_gamma: float, beta_power: float, beta_min: float) -> float:
     return max(beta_min, beta_start * (1.0 + beta_gamma * step) ** -beta_power)
 
 
@@ -255,7 +262,10 @@ class _MarginCache:
 
     __slots__ = ("labels", "scaled_slope", "scaled_offset_x", "scaled_offset_w", "margin_weight")
 
-    def __init__(self, labels, margin_weight, slope, offset, weight_norm, input_norm):
+    def __init__(
+        self, labels: NDArray[np.int64], margin_weight: float, slope: FloatArray, offset: FloatArray,
+        weight_norm: FloatArray, input_norm: FloatArray,
+    ) -> None:
         self.labels = labels
         self.margin_weight = margin_weight
         self.scaled_slope = slope - 1.0  # the target logit's extra slope along w_y (0 at m = 1)
@@ -267,7 +277,9 @@ class _MarginCache:
                                          out=np.zeros_like(offset), where=regular)
 
 
-def _margin_logits(x, weight, logits, labels, margin: int, beta: float):
+def _margin_logits(
+    x: FloatArray, weight: FloatArray, logits: FloatArray, labels: NDArray[np.int64], margin: int, beta: float
+) -> tuple[FloatArray, _MarginCache]:
     """Training logits (a new array) and the cache for :func:`_margin_backward`."""
     rows = np.arange(labels.size)
     target_logit = logits[rows, labels].astype(np.float64)
@@ -286,7 +298,10 @@ def _margin_logits(x, weight, logits, labels, margin: int, beta: float):
     return training, _MarginCache(labels, margin_weight, slope, offset, weight_norm, input_norm)
 
 
-def _margin_backward(grad, x, weight, cache: _MarginCache, *, need_input_grad: bool, weight_grad=None):
+def _margin_backward(
+    grad: FloatArray, x: FloatArray, weight: FloatArray, cache: _MarginCache, *, need_input_grad: bool,
+    weight_grad: FloatArray | None = None,
+) -> FloatArray | None:
     """dL/dx (or None) from dL/d(training logits); writes dL/dW into ``weight_grad`` when given."""
     labels = cache.labels
     rows = np.arange(labels.size)
@@ -304,7 +319,7 @@ def _margin_backward(grad, x, weight, cache: _MarginCache, *, need_input_grad: b
     return input_grad
 
 
-def _as_pair(x, weight):
+def _as_pair(x: ArrayLike, weight: ArrayLike) -> tuple[FloatArray, FloatArray]:
     x, weight = np.asarray(x), np.asarray(weight)
     for name, array in (("x", x), ("weight", weight)):
         if array.dtype.kind not in "fiub":
@@ -317,7 +332,9 @@ def _as_pair(x, weight):
     return x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
 
 
-def large_margin_logits(x, weight, labels, *, margin, beta=0.0) -> np.ndarray:
+def large_margin_logits(
+    x: ArrayLike, weight: ArrayLike, labels: ArrayLike, *, margin: int, beta: float = 0.0
+) -> np.ndarray:
     r"""The training logits of L-Softmax: :math:`W x` with the target entries replaced by :math:`\tilde f_y`.
 
     See the module docstring for :math:`\tilde f_y = z_y + (f_y - z_y)/(1+\beta)`.
@@ -352,7 +369,10 @@ def large_margin_logits(x, weight, labels, *, margin, beta=0.0) -> np.ndarray:
     return _margin_logits(x, weight, x @ weight.T, labels, margin, beta)[0]
 
 
-def large_margin_cross_entropy_value_and_grad(x, weight, labels, *, margin, beta=0.0, sample_weight=None):
+def large_margin_cross_entropy_value_and_grad(
+    x: ArrayLike, weight: ArrayLike, labels: ArrayLike, *, margin: int, beta: float = 0.0,
+    sample_weight: ArrayLike | None = None,
+) -> tuple[LossValue, FloatArray, FloatArray]:
     r"""L-Softmax loss and its gradients: ``(value, dL/dx, dL/dweight)``.
 
     .. math:: L = \frac{1}{\sum_n s_n} \sum_n s_n \Big(\log \sum_j e^{\tilde f_{nj}} - \tilde f_{n y_n}\Big)
@@ -393,6 +413,7 @@ def large_margin_cross_entropy_value_and_grad(x, weight, labels, *, margin, beta
     value, grad = softmax_cross_entropy_value_and_grad(training, labels, **batch)
     weight_grad = np.empty_like(weight)
     input_grad = _margin_backward(grad, x, weight, cache, need_input_grad=True, weight_grad=weight_grad)
+    assert input_grad is not None  # asked for with need_input_grad=True
     return value, input_grad, weight_grad
 
 
@@ -443,10 +464,12 @@ class LargeMarginLinear(Module):
     ((5, 3), 1)
     """
 
-    def __init__(self, in_features, out_features, *, margin=2, beta_start=DEFAULT_ANNEALING["beta_start"],
-                 beta_gamma=DEFAULT_ANNEALING["beta_gamma"], beta_power=DEFAULT_ANNEALING["beta_power"],
-                 beta_min=DEFAULT_ANNEALING["beta_min"], annealing_step=0, init="he", seed=0,
-                 dtype=np.float32):
+    def __init__(
+        self, in_features: int, out_features: int, *, margin: int = 2,
+        beta_start: float = DEFAULT_ANNEALING["beta_start"], beta_gamma: float = DEFAULT_ANNEALING["beta_gamma"],
+        beta_power: float = DEFAULT_ANNEALING["beta_power"], beta_min: float = DEFAULT_ANNEALING["beta_min"],
+        annealing_step: int = 0, init: Initialisation = "he", seed: Seed = 0, dtype: DTypeLike = np.float32,
+    ) -> None:
         self.in_features = check_size(in_features, "in_features")
         self.out_features = check_size(out_features, "out_features")
         self.margin = _check_margin(margin)
@@ -457,17 +480,18 @@ class LargeMarginLinear(Module):
         self.weight = initial_weight((self.out_features, self.in_features), self.init, as_generator(seed),
                                      self.dtype)
         self.weight_grad = np.zeros_like(self.weight)
-        self._input = None
-        self._output = None
+        self._input: NDArray[Any] | None = None
+        self._output: NDArray[Any] | None = None
         self._training = False
-        self._margin_cache = None  # set by margin_logits: the backward is then through the training logits
+        # set by margin_logits: the backward is then through the training logits
+        self._margin_cache: _MarginCache | None = None
 
     @property
     def beta(self) -> float:
         r""":math:`\beta_t` at the current :attr:`annealing_step` (the value the last training step used)."""
         return _beta(self.annealing_step, **self.annealing)
 
-    def forward(self, x, training: bool = False) -> np.ndarray:
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = as_input(x, "x", self.dtype, self.in_features, self)
         if training:
             self.annealing_step += 1
@@ -475,11 +499,11 @@ class LargeMarginLinear(Module):
         self._input, self._output, self._training, self._margin_cache = x, output, bool(training), None
         return output
 
-    def is_training_output(self, logits) -> bool:
+    def is_training_output(self, logits: object) -> bool:
         """Whether ``logits`` is the output of the last forward and that forward was a training one."""
         return self._training and logits is self._output
 
-    def margin_logits(self, labels, *, beta=None) -> np.ndarray:
+    def margin_logits(self, labels: ArrayLike, *, beta: float | None = None) -> np.ndarray:
         r"""The training logits of the last forward's rows for ``labels`` (a new array); arms the backward.
 
         Parameters
@@ -488,7 +512,7 @@ class LargeMarginLinear(Module):
         beta : float >= 0, optional
             Default :attr:`beta`.
         """
-        if self._input is None:
+        if self._input is None or self._output is None:  # both set by forward
             raise RuntimeError("LargeMarginLinear.margin_logits was called before forward: nothing is cached")
         labels = check_labels(labels, (self._input.shape[0],), self.out_features, None, name="labels")
         beta = self.beta if beta is None else check_scalar(beta, "beta", low=0.0)
@@ -496,7 +520,9 @@ class LargeMarginLinear(Module):
                                                       self.margin, beta)
         return training
 
-    def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
+    def backward(
+        self, grad_output: ArrayLike, *, need_input_grad: bool = True, need_parameter_grads: bool = True
+    ) -> FloatArray | None:
         x = self._input
         if x is None:
             raise _not_run("LargeMarginLinear")
@@ -561,13 +587,15 @@ class LargeMarginCrossEntropy(Loss):
     function = softmax_cross_entropy
     call_arguments = ("sample_weight",)
 
-    def __init__(self, layer):
+    def __init__(self, layer: LargeMarginLinear) -> None:
         if not isinstance(layer, LargeMarginLinear):
             raise TypeError(f"layer must be a LargeMarginLinear, got {_describe(layer)}")
         self.layer = layer
         self.options = {}
 
-    def _call(self, input, target, batch_arguments, compute_grad):
+    def _call(
+        self, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any], compute_grad: bool
+    ) -> tuple[Any, Any]:
         unknown = sorted(set(batch_arguments) - {"sample_weight"})
         if unknown:
             raise TypeError(f"LargeMarginCrossEntropy does not take {unknown[0]!r}")
@@ -577,7 +605,7 @@ class LargeMarginCrossEntropy(Loss):
             return softmax_cross_entropy_value_and_grad(input, target, **batch_arguments)
         return softmax_cross_entropy(input, target, **batch_arguments), None
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {"class": "CrossEntropyLoss", "options": {}}
 
     def __repr__(self) -> str:
@@ -645,10 +673,13 @@ class LargeMarginSoftmaxClassifier(_SoftmaxOutput, Model):
     ((6,), 1)
     """
 
-    def __init__(self, n_features, n_classes, *, margin=2, hidden_sizes=(), activation="relu", dropout=0.0,
-                 init=None, beta_start=DEFAULT_ANNEALING["beta_start"],
-                 beta_gamma=DEFAULT_ANNEALING["beta_gamma"], beta_power=DEFAULT_ANNEALING["beta_power"],
-                 beta_min=DEFAULT_ANNEALING["beta_min"], annealing_step=0, seed=0, dtype=np.float32):
+    def __init__(
+        self, n_features: int, n_classes: int, *, margin: int = 2, hidden_sizes: int | Sequence[int] = (),
+        activation: Activation = "relu", dropout: float = 0.0, init: Initialisation | None = None,
+        beta_start: float = DEFAULT_ANNEALING["beta_start"], beta_gamma: float = DEFAULT_ANNEALING["beta_gamma"],
+        beta_power: float = DEFAULT_ANNEALING["beta_power"], beta_min: float = DEFAULT_ANNEALING["beta_min"],
+        annealing_step: int = 0, seed: Seed = 0, dtype: DTypeLike = np.float32,
+    ) -> None:
         n_features = check_size(n_features, "n_features")
         n_classes = check_size(n_classes, "n_classes", minimum=2)
         margin = _check_margin(margin)
@@ -664,7 +695,7 @@ class LargeMarginSoftmaxClassifier(_SoftmaxOutput, Model):
 
         layer_init = DEFAULT_INIT[activation] if init is None else init
         widths = (n_features, *hidden_sizes)
-        layers = []
+        layers: list[Module] = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             layers.append(Linear(fan_in, fan_out, init=layer_init, seed=rng, dtype=dtype))
             layers.append(ACTIVATIONS[activation]())
@@ -679,13 +710,13 @@ class LargeMarginSoftmaxClassifier(_SoftmaxOutput, Model):
         self._margin_loss = LargeMarginCrossEntropy(self.output_layer)
 
     @property
-    def default_loss(self) -> LargeMarginCrossEntropy:
+    def default_loss(self) -> LargeMarginCrossEntropy:  # type: ignore[override]  # read-only: bound to this model
         """The L-Softmax loss bound to this model's output layer."""
         return self._margin_loss
 
     @property
     def output_layer(self) -> LargeMarginLinear:
-        return self.network[-1]
+        return cast(LargeMarginLinear, self.network[-1])  # built as the last layer in __init__
 
     @property
     def n_classes(self) -> int:
@@ -700,7 +731,7 @@ class LargeMarginSoftmaxClassifier(_SoftmaxOutput, Model):
         r""":math:`\beta_t` of the last training step (:math:`\beta_0` before the first)."""
         return self.output_layer.beta
 
-    def _arguments(self) -> dict:
+    def _arguments(self) -> dict[str, Any]:
         layer = self.output_layer
         return {
             "n_features": self.n_features, "n_classes": self.n_classes, "margin": layer.margin,

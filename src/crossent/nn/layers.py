@@ -43,22 +43,29 @@ so copy what they return if you keep it past that call.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Collection, Iterator
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from .._typing import FloatArray, Seed
 from .._validation import _describe, as_float_array, check_scalar
 from ..functional import sigmoid
 
 __all__ = ["Module", "Linear", "ReLU", "Tanh", "Sigmoid", "Dropout", "Sequential"]
 
-INITIALISATIONS = ("he", "xavier", "zeros")
+#: how a layer's weight is drawn (see :func:`initial_weight`)
+Initialisation = Literal["he", "xavier", "zeros"]
+INITIALISATIONS: tuple[Initialisation, ...] = ("he", "xavier", "zeros")
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_Choice = TypeVar("_Choice", bound=str)
 
 
 # --------------------------------------------------------------------------- argument checks
 
 
-def check_size(value, name: str, minimum: int = 1) -> int:
+def check_size(value: object, name: str, minimum: int = 1) -> int:
     """An integer >= ``minimum`` (a layer width, a number of classes)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {minimum}, got {_describe(value)}")
@@ -67,7 +74,7 @@ def check_size(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_dtype(dtype) -> np.dtype:
+def check_dtype(dtype: DTypeLike) -> np.dtype:
     """float32 or float64 (the parameter dtype of a layer or model)."""
     try:
         resolved = np.dtype(dtype)
@@ -78,7 +85,7 @@ def check_dtype(dtype) -> np.dtype:
     return resolved
 
 
-def as_generator(seed, name: str = "seed") -> np.random.Generator:
+def as_generator(seed: Seed, name: str = "seed") -> np.random.Generator:
     """``seed`` as a Generator: an integer >= 0 seeds a new one; a Generator is used (and advanced) as is."""
     if isinstance(seed, np.random.Generator):
         return seed
@@ -91,14 +98,14 @@ def as_generator(seed, name: str = "seed") -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
-def check_choice(value, name: str, choices) -> str:
+def check_choice(value: object, name: str, choices: Collection[_Choice]) -> _Choice:
     if not isinstance(value, str) or value not in choices:
         expected = ", ".join(repr(choice) for choice in choices)
         raise ValueError(f"{name} must be one of {expected}, got {_describe(value)}")
-    return value
+    return cast(_Choice, value)  # one of the choices, checked above
 
 
-def as_input(x, name: str, dtype: np.dtype, n_features: int, owner) -> np.ndarray:
+def as_input(x: ArrayLike, name: str, dtype: np.dtype, n_features: int, owner: object) -> np.ndarray:
     """``x`` as a (N, n_features) array of ``dtype`` (no copy when it already is one).
 
     ``owner`` names the layer or model in the error message: a string, or an
@@ -127,7 +134,7 @@ def _reusable(buffer: np.ndarray | None, like: np.ndarray) -> np.ndarray:
     return buffer
 
 
-def _upstream(grad_output, expected_shape: tuple, dtype, owner: str) -> np.ndarray:
+def _upstream(grad_output: ArrayLike, expected_shape: tuple, dtype: DTypeLike, owner: str) -> np.ndarray:
     """The upstream gradient, checked against the shape of the last forward's output."""
     array = as_float_array(grad_output, "grad_output")
     if array.shape != tuple(expected_shape):
@@ -156,11 +163,13 @@ class Module:
     keywords (it may ignore them).
     """
 
-    def forward(self, x, training: bool = False) -> np.ndarray:
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         """Output for input ``x``; ``training=True`` turns on training behaviour (dropout)."""
         raise NotImplementedError
 
-    def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
+    def backward(
+        self, grad_output: ArrayLike, *, need_input_grad: bool = True, need_parameter_grads: bool = True
+    ) -> FloatArray | None:
         """Given dL/d(output of the last forward): overwrite the parameter gradients, return dL/d(input).
 
         ``need_input_grad=False`` may skip the input gradient (returns None);
@@ -185,7 +194,7 @@ class Module:
         """Total number of scalar parameters."""
         return int(sum(parameter.size for parameter in self.parameters()))
 
-    def __call__(self, x, training: bool = False) -> np.ndarray:
+    def __call__(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         return self.forward(x, training=training)
 
     def __repr__(self) -> str:
@@ -195,7 +204,7 @@ class Module:
 # --------------------------------------------------------------------------- Linear
 
 
-def initial_weight(shape: tuple, init: str, rng: np.random.Generator, dtype) -> np.ndarray:
+def initial_weight(shape: tuple, init: str, rng: np.random.Generator, dtype: DTypeLike) -> np.ndarray:
     """Weight of ``shape`` = (fan_out, fan_in) drawn by ``init``.
 
     Drawn in float64 and then rounded, so a float32 and a float64 layer built
@@ -257,7 +266,10 @@ class Linear(Module):
     (array([4., 4.]), (2, 3), (4, 3))
     """
 
-    def __init__(self, in_features, out_features, *, bias=True, init="he", seed=0, dtype=np.float32):
+    def __init__(
+        self, in_features: int, out_features: int, *, bias: bool = True, init: Initialisation = "he",
+        seed: Seed = 0, dtype: DTypeLike = np.float32,
+    ) -> None:
         self.in_features = check_size(in_features, "in_features")
         self.out_features = check_size(out_features, "out_features")
         self.init = check_choice(init, "init", INITIALISATIONS)
@@ -267,11 +279,11 @@ class Linear(Module):
         rng = as_generator(seed)
         self.weight = initial_weight((self.out_features, self.in_features), self.init, rng, self.dtype)
         self.weight_grad = np.zeros_like(self.weight)
-        self.bias = np.zeros(self.out_features, dtype=self.dtype) if bias else None
-        self.bias_grad = np.zeros_like(self.bias) if bias else None
-        self._input = None
+        self.bias: NDArray[Any] | None = np.zeros(self.out_features, dtype=self.dtype) if bias else None
+        self.bias_grad: NDArray[Any] | None = np.zeros_like(self.bias) if bias else None
+        self._input: NDArray[Any] | None = None
 
-    def forward(self, x, training: bool = False) -> np.ndarray:
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = as_input(x, "x", self.dtype, self.in_features, self)
         output = x @ self.weight.T  # BLAS reads the transposed view in place: no copy of W
         if self.bias is not None:
@@ -279,7 +291,9 @@ class Linear(Module):
         self._input = x
         return output
 
-    def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
+    def backward(
+        self, grad_output: ArrayLike, *, need_input_grad: bool = True, need_parameter_grads: bool = True
+    ) -> FloatArray | None:
         x = self._input
         if x is None:
             raise _not_run("Linear")
@@ -295,7 +309,7 @@ class Linear(Module):
         return [self.weight] if self.bias is None else [self.weight, self.bias]
 
     def gradients(self) -> list[np.ndarray]:
-        return [self.weight_grad] if self.bias is None else [self.weight_grad, self.bias_grad]
+        return [self.weight_grad] if self.bias_grad is None else [self.weight_grad, self.bias_grad]
 
     def parameter_names(self) -> list[str]:
         return ["weight"] if self.bias is None else ["weight", "bias"]
@@ -331,17 +345,19 @@ class ReLU(Module):
     array([[0., 0., 5.]])
     """
 
-    def __init__(self):
-        self._mask = None
-        self._grad_input = None
+    def __init__(self) -> None:
+        self._mask: NDArray[np.bool_] | None = None
+        self._grad_input: NDArray[Any] | None = None
 
-    def forward(self, x, training: bool = False) -> np.ndarray:
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = as_float_array(x, "x")
         mask = x > 0
         self._mask = mask
         return np.maximum(x, x.dtype.type(0))  # NaN propagates, -x gives +0 (not x * mask's -0)
 
-    def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
+    def backward(
+        self, grad_output: ArrayLike, *, need_input_grad: bool = True, need_parameter_grads: bool = True
+    ) -> FloatArray | None:
         mask = self._mask
         if mask is None:
             raise _not_run("ReLU")
@@ -372,16 +388,18 @@ class Tanh(Module):
     array([2.    , 0.8399])
     """
 
-    def __init__(self):
-        self._output = None
-        self._grad_input = None
+    def __init__(self) -> None:
+        self._output: NDArray[Any] | None = None
+        self._grad_input: NDArray[Any] | None = None
 
-    def forward(self, x, training: bool = False) -> np.ndarray:
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         output = np.tanh(as_float_array(x, "x"))
         self._output = output
         return output
 
-    def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
+    def backward(
+        self, grad_output: ArrayLike, *, need_input_grad: bool = True, need_parameter_grads: bool = True
+    ) -> FloatArray | None:
         y = self._output
         if y is None:
             raise _not_run("Tanh")
@@ -415,16 +433,18 @@ class Sigmoid(Module):
     array([0.25])
     """
 
-    def __init__(self):
-        self._output = None
-        self._grad_input = None
+    def __init__(self) -> None:
+        self._output: NDArray[Any] | None = None
+        self._grad_input: NDArray[Any] | None = None
 
-    def forward(self, x, training: bool = False) -> np.ndarray:
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         output = sigmoid(x)
         self._output = output
         return output
 
-    def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
+    def backward(
+        self, grad_output: ArrayLike, *, need_input_grad: bool = True, need_parameter_grads: bool = True
+    ) -> FloatArray | None:
         y = self._output
         if y is None:
             raise _not_run("Sigmoid")
@@ -473,14 +493,14 @@ class Dropout(Module):
     np.float64(1.0)
     """
 
-    def __init__(self, p=0.5, *, seed=0):
+    def __init__(self, p: float = 0.5, *, seed: Seed = 0) -> None:
         self.p = check_scalar(p, "p", low=0.0, high=1.0, high_inclusive=False)
         self._rng = as_generator(seed)
-        self._mask = None  # the scaled mask of the last training forward; None: identity
-        self._shape = None
-        self._grad_input = None
+        self._mask: NDArray[Any] | None = None  # the scaled mask of the last training forward; None: identity
+        self._shape: tuple[int, ...] | None = None
+        self._grad_input: NDArray[Any] | None = None
 
-    def forward(self, x, training: bool = False) -> np.ndarray:
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = as_float_array(x, "x")
         self._shape = x.shape
         if not training or self.p == 0.0:
@@ -491,7 +511,9 @@ class Dropout(Module):
         self._mask = mask
         return x * mask
 
-    def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
+    def backward(
+        self, grad_output: ArrayLike, *, need_input_grad: bool = True, need_parameter_grads: bool = True
+    ) -> FloatArray | None:
         if self._shape is None:
             raise _not_run("Dropout")
         grad = as_float_array(grad_output, "grad_output")
@@ -542,7 +564,7 @@ class Sequential(Module):
     [(8, 4), (8,), (3, 8), (3,)]
     """
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Module) -> None:
         seen = set()
         for index, layer in enumerate(layers):
             if not isinstance(layer, Module):
@@ -555,13 +577,16 @@ class Sequential(Module):
             seen.add(id(layer))
         self.layers = list(layers)
 
-    def forward(self, x, training: bool = False) -> np.ndarray:
+    def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
+        output = x
         for layer in self.layers:
-            x = layer.forward(x, training=training)
-        return x
+            output = layer.forward(output, training=training)
+        return cast("np.ndarray", output)  # without layers, x itself: the identity
 
-    def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
-        grad = grad_output
+    def backward(
+        self, grad_output: ArrayLike, *, need_input_grad: bool = True, need_parameter_grads: bool = True
+    ) -> FloatArray | None:
+        grad: ArrayLike | None = grad_output
         last = 0
         if not need_input_grad:
             with_parameters = [i for i, layer in enumerate(self.layers) if layer.parameters()]
@@ -569,12 +594,13 @@ class Sequential(Module):
                 return None
             last = with_parameters[0]
         for index in range(len(self.layers) - 1, last - 1, -1):
+            assert grad is not None  # every layer after `last` was asked for its input gradient
             grad = self.layers[index].backward(
                 grad,
                 need_input_grad=need_input_grad or index > last,
                 need_parameter_grads=need_parameter_grads,
             )
-        return grad if need_input_grad else None
+        return cast("FloatArray", grad) if need_input_grad else None  # without layers, grad_output itself
 
     def parameters(self) -> list[np.ndarray]:
         return [parameter for layer in self.layers for parameter in layer.parameters()]
@@ -587,13 +613,13 @@ class Sequential(Module):
             f"{index}.{name}" for index, layer in enumerate(self.layers) for name in layer.parameter_names()
         ]
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Module:
         return self.layers[index]
 
     def __len__(self) -> int:
         return len(self.layers)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self.layers)
 
     def __repr__(self) -> str:

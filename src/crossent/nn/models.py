@@ -27,16 +27,20 @@ by name (``zip(model.parameter_names(), model.parameters())``).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from .._typing import FloatArray, LossLike, Seed
 from .._validation import _describe, check_scalar
 from ..functional import sigmoid, softmax
 from ..losses import Loss, get_loss
 from .layers import (
     INITIALISATIONS,
     Dropout,
+    Initialisation,
     Linear,
     Module,
     ReLU,
@@ -52,9 +56,11 @@ from .layers import (
 
 __all__ = ["Model", "SoftmaxRegression", "LogisticRegression", "MLP", "model_from_config", "MODELS"]
 
-ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+#: the activation between hidden layers
+Activation = Literal["relu", "tanh", "sigmoid"]
+ACTIVATIONS: dict[Activation, type[Module]] = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 #: the initialisation suited to each activation: He for ReLU, Xavier/Glorot for the saturating ones
-DEFAULT_INIT = {"relu": "he", "tanh": "xavier", "sigmoid": "xavier"}
+DEFAULT_INIT: dict[Activation, Initialisation] = {"relu": "he", "tanh": "xavier", "sigmoid": "xavier"}
 
 
 class _Owner:
@@ -62,14 +68,14 @@ class _Owner:
 
     __slots__ = ("model",)
 
-    def __init__(self, model):
+    def __init__(self, model: Model) -> None:
         self.model = model
 
     def __repr__(self) -> str:
         return f"{type(self.model).__name__}(n_features={self.model.n_features})"
 
 
-def _seed_for_config(seed):
+def _seed_for_config(seed: Seed) -> int | None:
     """The seed as a JSON value: the integer, or None when a Generator was given (its state is not recorded)."""
     return None if isinstance(seed, np.random.Generator) else int(seed)
 
@@ -83,23 +89,26 @@ class Model(Module):
     :meth:`config`).
     """
 
-    default_loss = "cross_entropy"
+    #: the loss used when none is given: a name for :func:`crossent.get_loss`, or a Loss object
+    default_loss: str | Loss = "cross_entropy"
 
-    def __init__(self, n_features: int, n_outputs: int, network: Sequential, dtype: np.dtype):
+    def __init__(self, n_features: int, n_outputs: int, network: Sequential, dtype: np.dtype[Any]) -> None:
         self.n_features = n_features
         self.n_outputs = n_outputs
         self.network = network
         self.dtype = dtype
-        self._default_loss_object = None
+        self._default_loss_object: Loss | None = None
 
     # ------------------------------------------------------------------ Module interface
 
-    def forward(self, X, training: bool = False) -> np.ndarray:
+    def forward(self, X: ArrayLike, training: bool = False) -> np.ndarray:
         """Logits of shape (N, n_outputs) for ``X`` of shape (N, n_features) (converted to ``dtype``)."""
         X = as_input(X, "X", self.dtype, self.n_features, _Owner(self))
         return self.network.forward(X, training=training)
 
-    def backward(self, grad_output, *, need_input_grad: bool = True, need_parameter_grads: bool = True):
+    def backward(
+        self, grad_output: ArrayLike, *, need_input_grad: bool = True, need_parameter_grads: bool = True
+    ) -> FloatArray | None:
         """dL/dlogits (N, n_outputs) -> dL/dX; overwrites :meth:`gradients` (see :mod:`crossent.nn.layers`).
 
         A training step does not need dL/dX: pass ``need_input_grad=False`` to
@@ -120,7 +129,7 @@ class Model(Module):
 
     # ------------------------------------------------------------------ losses
 
-    def _resolve_loss(self, loss) -> Loss:
+    def _resolve_loss(self, loss: str | LossLike | None) -> LossLike:
         if loss is None:
             if self._default_loss_object is None:
                 self._default_loss_object = get_loss(self.default_loss)
@@ -134,18 +143,22 @@ class Model(Module):
             f"crossent.losses.CrossEntropyLoss()), got {_describe(loss)}"
         )
 
-    def _loss_pair(self, logits: np.ndarray, y):
+    def _loss_pair(self, logits: np.ndarray, y: ArrayLike) -> tuple[NDArray[Any], Any]:
         """(what the loss sees, target): the identity here; a one-output sigmoid model flattens both."""
         return logits, y
 
-    def _loss_gradient(self, X, y, loss, sample_weight, training: bool):
+    def _loss_gradient(
+        self, X: ArrayLike, y: ArrayLike, loss: str | LossLike | None, sample_weight: ArrayLike | None, training: bool
+    ) -> tuple[Any, NDArray[Any]]:
         logits = self.forward(X, training=training)
         loss_input, target = self._loss_pair(logits, y)
         batch = {} if sample_weight is None else {"sample_weight": sample_weight}
         value, grad = self._resolve_loss(loss).value_and_grad(loss_input, target, **batch)
         return value, np.reshape(grad, logits.shape)
 
-    def loss_and_backward(self, X, y, loss=None, *, sample_weight=None):
+    def loss_and_backward(
+        self, X: ArrayLike, y: ArrayLike, loss: str | LossLike | None = None, *, sample_weight: ArrayLike | None = None
+    ) -> Any:
         r"""One training step's gradient: forward (training mode), loss, backward; returns the loss value.
 
         The loss's fused gradient with respect to the logits (for
@@ -176,7 +189,9 @@ class Model(Module):
         self.network.backward(grad, need_input_grad=False)
         return value
 
-    def input_gradient(self, X, y, loss=None, *, sample_weight=None) -> np.ndarray:
+    def input_gradient(
+        self, X: ArrayLike, y: ArrayLike, loss: str | LossLike | None = None, *, sample_weight: ArrayLike | None = None
+    ) -> np.ndarray:
         r""":math:`\partial L / \partial X` (same shape as ``X``, model dtype), e.g. for adversarial examples.
 
         Runs in evaluation mode (no dropout) and leaves :meth:`gradients`
@@ -184,22 +199,24 @@ class Model(Module):
         gradient sign method is ``X + epsilon * np.sign(model.input_gradient(X, y))``.
         """
         _, grad = self._loss_gradient(X, y, loss, sample_weight, training=False)
-        return self.network.backward(grad, need_input_grad=True, need_parameter_grads=False)
+        grad_input = self.network.backward(grad, need_input_grad=True, need_parameter_grads=False)
+        assert grad_input is not None  # asked for with need_input_grad=True
+        return grad_input
 
     # ------------------------------------------------------------------ predictions
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         raise NotImplementedError
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ configuration
 
-    def _arguments(self) -> dict:
+    def _arguments(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """JSON-serialisable architecture: ``{"class": name, **constructor arguments}`` (no weights).
 
         ``seed`` is recorded as given, or as None when a Generator was given.
@@ -214,11 +231,15 @@ class Model(Module):
 class _SoftmaxOutput:
     """predict_proba / predict for models whose logits go through a softmax over classes."""
 
-    def predict_proba(self, X) -> np.ndarray:
+    if TYPE_CHECKING:  # provided by Model, which every user of this mixin also derives from
+
+        def forward(self, X: ArrayLike, training: bool = False) -> np.ndarray: ...
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Softmax of the logits: (N, n_classes), rows summing to 1 (evaluation mode)."""
         return softmax(self.forward(X), axis=-1)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Most probable class per row, int64 of shape (N,) (the argmax of the logits)."""
         return np.argmax(self.forward(X), axis=-1)
 
@@ -256,7 +277,10 @@ class SoftmaxRegression(_SoftmaxOutput, Model):
 
     default_loss = "cross_entropy"
 
-    def __init__(self, n_features, n_classes, *, init="zeros", seed=0, dtype=np.float32):
+    def __init__(
+        self, n_features: int, n_classes: int, *, init: Initialisation = "zeros", seed: Seed = 0,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
         n_features = check_size(n_features, "n_features")
         n_classes = check_size(n_classes, "n_classes", minimum=2)
         init = check_choice(init, "init", INITIALISATIONS)
@@ -269,7 +293,7 @@ class SoftmaxRegression(_SoftmaxOutput, Model):
     def n_classes(self) -> int:
         return self.n_outputs
 
-    def _arguments(self) -> dict:
+    def _arguments(self) -> dict[str, Any]:
         return {
             "n_features": self.n_features, "n_classes": self.n_classes, "init": self.init,
             "seed": _seed_for_config(self.seed), "dtype": self.dtype.name,
@@ -317,7 +341,10 @@ class LogisticRegression(Model):
 
     default_loss = "sigmoid_binary_cross_entropy"
 
-    def __init__(self, n_features, n_outputs=1, *, init="zeros", seed=0, dtype=np.float32):
+    def __init__(
+        self, n_features: int, n_outputs: int = 1, *, init: Initialisation = "zeros", seed: Seed = 0,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
         n_features = check_size(n_features, "n_features")
         n_outputs = check_size(n_outputs, "n_outputs")
         init = check_choice(init, "init", INITIALISATIONS)
@@ -326,7 +353,7 @@ class LogisticRegression(Model):
         network = Sequential(Linear(n_features, n_outputs, init=init, seed=as_generator(seed), dtype=dtype))
         super().__init__(n_features, n_outputs, network, dtype)
 
-    def _loss_pair(self, logits: np.ndarray, y):
+    def _loss_pair(self, logits: np.ndarray, y: ArrayLike) -> tuple[NDArray[Any], Any]:
         if self.n_outputs != 1:
             return logits, y
         labels = np.asarray(y)
@@ -334,16 +361,16 @@ class LogisticRegression(Model):
             labels = labels[:, 0]
         return logits[:, 0], labels
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Sigmoid of the logits: (N,) probabilities of class 1 for one output, else (N, n_outputs)."""
         probabilities = sigmoid(self.forward(X))
         return probabilities[:, 0] if self.n_outputs == 1 else probabilities
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """``(predict_proba(X) >= 0.5)`` as int64 labels: (N,) or (N, n_outputs)."""
         return (self.predict_proba(X) >= 0.5).astype(np.int64)
 
-    def _arguments(self) -> dict:
+    def _arguments(self) -> dict[str, Any]:
         return {
             "n_features": self.n_features, "n_outputs": self.n_outputs, "init": self.init,
             "seed": _seed_for_config(self.seed), "dtype": self.dtype.name,
@@ -402,16 +429,16 @@ class MLP(_SoftmaxOutput, Model):
 
     def __init__(
         self,
-        n_features,
-        hidden_sizes,
-        n_classes,
+        n_features: int,
+        hidden_sizes: int | Sequence[int],
+        n_classes: int,
         *,
-        activation="relu",
-        dropout=0.0,
-        init=None,
-        seed=0,
-        dtype=np.float32,
-    ):
+        activation: Activation = "relu",
+        dropout: float = 0.0,
+        init: Initialisation | None = None,
+        seed: Seed = 0,
+        dtype: DTypeLike = np.float32,
+    ) -> None:
         n_features = check_size(n_features, "n_features")
         hidden_sizes = self._check_hidden_sizes(hidden_sizes)
         n_classes = check_size(n_classes, "n_classes", minimum=2)
@@ -426,7 +453,7 @@ class MLP(_SoftmaxOutput, Model):
 
         layer_init = DEFAULT_INIT[activation] if init is None else init
         widths = (n_features, *hidden_sizes)
-        layers = []
+        layers: list[Module] = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             layers.append(Linear(fan_in, fan_out, init=layer_init, seed=rng, dtype=dtype))
             layers.append(ACTIVATIONS[activation]())
@@ -436,13 +463,12 @@ class MLP(_SoftmaxOutput, Model):
         super().__init__(n_features, n_classes, Sequential(*layers), dtype)
 
     @staticmethod
-    def _check_hidden_sizes(hidden_sizes) -> tuple:
+    def _check_hidden_sizes(hidden_sizes: int | Sequence[int]) -> tuple[int, ...]:
         if isinstance(hidden_sizes, (str, bytes)) or hidden_sizes is None:
             raise TypeError(f"hidden_sizes must be an integer or a sequence of integers, got {_describe(hidden_sizes)}")
-        if np.ndim(hidden_sizes) == 0:
-            hidden_sizes = [hidden_sizes]
+        values: Any = [hidden_sizes] if np.ndim(hidden_sizes) == 0 else hidden_sizes  # anything, until checked
         try:
-            sizes = list(hidden_sizes)
+            sizes = list(values)
         except TypeError:
             raise TypeError(
                 f"hidden_sizes must be an integer or a sequence of integers, got {_describe(hidden_sizes)}"
@@ -453,7 +479,7 @@ class MLP(_SoftmaxOutput, Model):
     def n_classes(self) -> int:
         return self.n_outputs
 
-    def _arguments(self) -> dict:
+    def _arguments(self) -> dict[str, Any]:
         return {
             "n_features": self.n_features, "hidden_sizes": list(self.hidden_sizes),
             "n_classes": self.n_classes, "activation": self.activation, "dropout": self.dropout,
@@ -462,10 +488,10 @@ class MLP(_SoftmaxOutput, Model):
 
 
 #: class name (as in ``config()["class"]``) -> model class
-MODELS = {cls.__name__: cls for cls in (SoftmaxRegression, LogisticRegression, MLP)}
+MODELS: dict[str, type[Model]] = {cls.__name__: cls for cls in (SoftmaxRegression, LogisticRegression, MLP)}
 
 
-def model_from_config(config) -> Model:
+def model_from_config(config: Mapping[str, Any]) -> Model:
     """Build an untrained model of the architecture :meth:`Model.config` describes.
 
     Set the weights afterwards by name::

@@ -41,9 +41,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from types import ModuleType
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .. import kernels
 from .._validation import _describe, check_finite_scalar
@@ -62,13 +65,13 @@ def _fused(param: np.ndarray, grad: np.ndarray) -> bool:
     )
 
 
-def _numba_kernels():
+def _numba_kernels() -> ModuleType:
     from ..kernels import _numba
 
     return _numba
 
 
-def _check_params(params) -> list:
+def _check_params(params: Iterable[NDArray[np.floating[Any]]]) -> list[NDArray[Any]]:
     if isinstance(params, np.ndarray):
         raise TypeError(
             "params must be a list of parameter arrays, got a single array; wrap it in a list: [array]"
@@ -95,13 +98,13 @@ def _check_params(params) -> list:
     return params
 
 
-def _check_flag(value, name: str) -> bool:
+def _check_flag(value: object, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {_describe(value)}")
     return bool(value)
 
 
-def _check_step_count(value) -> int:
+def _check_step_count(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"step must be an integer, got {_describe(value)}")
     if value < 0:
@@ -122,7 +125,7 @@ class Optimizer:
     #: name of the update rule, stored in the state so that a state cannot be loaded into another rule
     algorithm = ""
 
-    def __init__(self, params, lr, **hyperparameters):
+    def __init__(self, params: Iterable[NDArray[np.floating[Any]]], lr: float, **hyperparameters: Any) -> None:
         self.params = _check_params(params)
         self.lr = lr
         self._step_count = 0
@@ -139,7 +142,7 @@ class Optimizer:
         return self._lr
 
     @lr.setter
-    def lr(self, value) -> None:
+    def lr(self, value: object) -> None:
         self._lr = check_finite_scalar(value, "lr", low=0.0)
 
     @property
@@ -155,7 +158,7 @@ class Optimizer:
 
     # -- stepping --------------------------------------------------------------------------------
 
-    def _check_grads(self, grads) -> list:
+    def _check_grads(self, grads: Iterable[ArrayLike]) -> list[NDArray[Any]]:
         """Gradients as arrays aligned with ``params`` (O(number of parameters), no pass over the data)."""
         if isinstance(grads, np.ndarray):
             raise TypeError(
@@ -163,26 +166,26 @@ class Optimizer:
                 "wrap it in a list: [grad]"
             )
         try:
-            grads = list(grads)
+            arrays: list[Any] = list(grads)  # converted to arrays below
         except TypeError:
             raise TypeError(f"grads must be a list of arrays, got {_describe(grads)}") from None
-        if len(grads) != len(self.params):
+        if len(arrays) != len(self.params):
             raise ValueError(
-                f"grads has {len(grads)} array(s) but the optimiser holds {len(self.params)} parameter(s); "
+                f"grads has {len(arrays)} array(s) but the optimiser holds {len(self.params)} parameter(s); "
                 f"pass one gradient per parameter, in the same order"
             )
-        for index, (grad, param) in enumerate(zip(grads, self.params)):
+        for index, (grad, param) in enumerate(zip(arrays, self.params)):
             if not isinstance(grad, np.ndarray):
-                grad = grads[index] = np.asarray(grad)
+                grad = arrays[index] = np.asarray(grad)
             if grad.dtype.kind not in "fiu":
                 raise TypeError(f"grads[{index}] must hold real numbers, got dtype {grad.dtype}")
             if grad.shape != param.shape:
                 raise ValueError(
                     f"grads[{index}] has shape {grad.shape} but params[{index}] has shape {param.shape}"
                 )
-        return grads
+        return arrays
 
-    def step(self, grads) -> None:
+    def step(self, grads: Iterable[ArrayLike]) -> None:
         """Update every parameter in place from its gradient.
 
         Parameters
@@ -207,7 +210,7 @@ class Optimizer:
 
     # -- state -----------------------------------------------------------------------------------
 
-    def _check_hyperparameters(self, **options) -> dict:  # pragma: no cover - abstract
+    def _check_hyperparameters(self, *args: Any, **options: Any) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _buffer_names(self, hyperparameters: dict) -> tuple:  # pragma: no cover - abstract
@@ -219,7 +222,7 @@ class Optimizer:
             for name in self._buffer_names(hyperparameters)
         }
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """The optimiser's whole state as plain values; arrays are copies.
 
         Returns
@@ -240,7 +243,7 @@ class Optimizer:
             },
         }
 
-    def load_state_dict(self, state) -> None:
+    def load_state_dict(self, state: object) -> None:
         """Restore a state from :meth:`state_dict`: step count, lr, hyper-parameters and state arrays.
 
         Everything is validated before anything changes, so a rejected state
@@ -363,12 +366,15 @@ class SGD(Optimizer):
 
     algorithm = "sgd"
 
-    def __init__(self, params, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, dampening=0.0):
+    def __init__(
+        self, params: Iterable[NDArray[np.floating[Any]]], lr: float = 0.01, momentum: float = 0.0,
+        nesterov: bool = False, weight_decay: float = 0.0, dampening: float = 0.0,
+    ) -> None:
         super().__init__(
             params, lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, dampening=dampening
         )
 
-    def _check_hyperparameters(self, *, momentum, nesterov, weight_decay, dampening) -> dict:
+    def _check_hyperparameters(self, *, momentum: float, nesterov: bool, weight_decay: float, dampening: float) -> dict:
         momentum = check_finite_scalar(momentum, "momentum", low=0.0, high=1.0, high_inclusive=False)
         nesterov = _check_flag(nesterov, "nesterov")
         weight_decay = check_finite_scalar(weight_decay, "weight_decay", low=0.0)
@@ -380,7 +386,7 @@ class SGD(Optimizer):
             )
         return {"momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay, "dampening": dampening}
 
-    def _buffer_names(self, hyperparameters) -> tuple:
+    def _buffer_names(self, hyperparameters: dict[str, Any]) -> tuple:
         return ("momentum_buffer",) if hyperparameters["momentum"] != 0 else ()
 
     momentum = property(lambda self: self._hyperparameters["momentum"], doc="Momentum :math:`\\mu`.")
@@ -395,7 +401,7 @@ class SGD(Optimizer):
         weight_decay = self._hyperparameters["weight_decay"]
         dampening = self._hyperparameters["dampening"]
         first_step = self._step_count == 0
-        velocities = self._buffers.get("momentum_buffer")
+        velocities = self._buffers.get("momentum_buffer", [])  # there whenever momentum != 0
         for index, (param, grad) in enumerate(zip(self.params, grads)):
             if _fused(param, grad):
                 cast = param.dtype.type
@@ -509,10 +515,15 @@ class Adam(Optimizer):
     algorithm = "adam"
     _decoupled_weight_decay = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    def __init__(
+        self, params: Iterable[NDArray[np.floating[Any]]], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False,
+    ) -> None:
         super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
-    def _check_hyperparameters(self, *, betas, eps, weight_decay, amsgrad) -> dict:
+    def _check_hyperparameters(
+        self, *, betas: tuple[float, float], eps: float, weight_decay: float, amsgrad: bool
+    ) -> dict:
         if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
             raise TypeError(f"betas must be a pair (beta1, beta2), got {_describe(betas)}")
         beta1 = check_finite_scalar(betas[0], "betas[0]", low=0.0, high=1.0, high_inclusive=False)
@@ -524,7 +535,7 @@ class Adam(Optimizer):
             "amsgrad": _check_flag(amsgrad, "amsgrad"),
         }
 
-    def _buffer_names(self, hyperparameters) -> tuple:
+    def _buffer_names(self, hyperparameters: dict[str, Any]) -> tuple:
         names = ("exp_avg", "exp_avg_sq")
         return names + ("max_exp_avg_sq",) if hyperparameters["amsgrad"] else names
 
@@ -544,7 +555,7 @@ class Adam(Optimizer):
         step_size = lr / (1 - beta1**t)
         bias_correction2_sqrt = math.sqrt(1 - beta2**t)
         exp_avgs, exp_avg_sqs = self._buffers["exp_avg"], self._buffers["exp_avg_sq"]
-        max_exp_avg_sqs = self._buffers.get("max_exp_avg_sq")
+        max_exp_avg_sqs = self._buffers.get("max_exp_avg_sq", [])  # there whenever amsgrad
         for index, (param, grad) in enumerate(zip(self.params, grads)):
             if _fused(param, grad):
                 cast = param.dtype.type
@@ -628,7 +639,10 @@ class AdamW(Adam):
     algorithm = "adamw"
     _decoupled_weight_decay = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+    def __init__(
+        self, params: Iterable[NDArray[np.floating[Any]]], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False,
+    ) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
 
@@ -643,7 +657,7 @@ def _sum_of_squares(grad: np.ndarray) -> float:
     return total
 
 
-def clip_grad_norm(grads, max_norm) -> float:
+def clip_grad_norm(grads: Iterable[NDArray[np.floating[Any]]], max_norm: float) -> float:
     r"""Scale gradients in place so that their global L2 norm is at most ``max_norm``.
 
     The norm is taken over all gradients together, as if concatenated:

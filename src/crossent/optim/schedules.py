@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 from .._validation import _describe, check_finite_scalar
 
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 
-def _check_count(value, name: str, *, minimum: int) -> int:
+def _check_count(value: object, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {_describe(value)}")
     if value < minimum:
@@ -51,7 +52,7 @@ def _check_count(value, name: str, *, minimum: int) -> int:
     return int(value)
 
 
-def _check_base_lr(lr, name: str = "lr") -> float:
+def _check_base_lr(lr: object, name: str = "lr") -> float:
     return check_finite_scalar(lr, name, low=0.0, low_inclusive=False)
 
 
@@ -64,11 +65,11 @@ class Schedule:
 
     lr: float
 
-    def lr_at(self, step) -> float:
+    def lr_at(self, step: int) -> float:
         """The learning rate for optimiser step ``step`` (0-based, an integer >= 0)."""
         return self._lr_at(_check_count(step, "step", minimum=0))
 
-    def __call__(self, step) -> float:
+    def __call__(self, step: int) -> float:
         """Same as :meth:`lr_at`."""
         return self.lr_at(step)
 
@@ -81,7 +82,7 @@ class Schedule:
 
 
 class ConstantSchedule(Schedule):
-    def __init__(self, lr):
+    def __init__(self, lr: float) -> None:
         self.lr = _check_base_lr(lr)
 
     def _lr_at(self, step: int) -> float:
@@ -89,7 +90,7 @@ class ConstantSchedule(Schedule):
 
 
 class StepSchedule(Schedule):
-    def __init__(self, lr, step_size, gamma=0.1):
+    def __init__(self, lr: float, step_size: int, gamma: float = 0.1) -> None:
         self.lr = _check_base_lr(lr)
         self.step_size = _check_count(step_size, "step_size", minimum=1)
         self.gamma = check_finite_scalar(gamma, "gamma", low=0.0, high=1.0, low_inclusive=False)
@@ -99,7 +100,7 @@ class StepSchedule(Schedule):
 
 
 class CosineSchedule(Schedule):
-    def __init__(self, lr, total_steps, min_lr=0.0):
+    def __init__(self, lr: float, total_steps: int, min_lr: float = 0.0) -> None:
         self.lr = _check_base_lr(lr)
         self.total_steps = _check_count(total_steps, "total_steps", minimum=1)
         self.min_lr = check_finite_scalar(min_lr, "min_lr", low=0.0, high=self.lr)
@@ -112,7 +113,7 @@ class CosineSchedule(Schedule):
 
 
 class LinearSchedule(Schedule):
-    def __init__(self, lr, total_steps, end_lr=0.0):
+    def __init__(self, lr: float, total_steps: int, end_lr: float = 0.0) -> None:
         self.lr = _check_base_lr(lr)
         self.total_steps = _check_count(total_steps, "total_steps", minimum=1)
         self.end_lr = check_finite_scalar(end_lr, "end_lr", low=0.0)
@@ -124,7 +125,7 @@ class LinearSchedule(Schedule):
 
 
 class WarmupSchedule(Schedule):
-    def __init__(self, warmup_steps, then):
+    def __init__(self, warmup_steps: int, then: Schedule) -> None:
         self.warmup_steps = _check_count(warmup_steps, "warmup_steps", minimum=1)
         if not isinstance(then, Schedule):
             raise TypeError(
@@ -139,7 +140,7 @@ class WarmupSchedule(Schedule):
         return self.then.lr_at(step - self.warmup_steps)
 
 
-def constant(lr) -> Schedule:
+def constant(lr: float) -> Schedule:
     """The same learning rate ``lr`` (finite, > 0) at every step.
 
     Examples
@@ -151,7 +152,7 @@ def constant(lr) -> Schedule:
     return ConstantSchedule(lr)
 
 
-def step(lr, step_size, gamma=0.1) -> Schedule:
+def step(lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     r"""Step decay: :math:`\eta\,\gamma^{\lfloor s / k \rfloor}` -- multiply by ``gamma`` every ``step_size`` steps.
 
     The same values as ``torch.optim.lr_scheduler.StepLR(optimizer, step_size,
@@ -176,7 +177,7 @@ def step(lr, step_size, gamma=0.1) -> Schedule:
     return StepSchedule(lr, step_size, gamma)
 
 
-def cosine(lr, total_steps, min_lr=0.0) -> Schedule:
+def cosine(lr: float, total_steps: int, min_lr: float = 0.0) -> Schedule:
     r"""Cosine annealing from ``lr`` at step 0 to ``min_lr`` at step ``total_steps``.
 
     .. math::
@@ -205,7 +206,7 @@ def cosine(lr, total_steps, min_lr=0.0) -> Schedule:
     return CosineSchedule(lr, total_steps, min_lr)
 
 
-def linear(lr, total_steps, end_lr=0.0) -> Schedule:
+def linear(lr: float, total_steps: int, end_lr: float = 0.0) -> Schedule:
     r"""Linear interpolation from ``lr`` at step 0 to ``end_lr`` at step ``total_steps``, held after.
 
     .. math::
@@ -234,7 +235,7 @@ def linear(lr, total_steps, end_lr=0.0) -> Schedule:
     return LinearSchedule(lr, total_steps, end_lr)
 
 
-def warmup(warmup_steps, then) -> Schedule:
+def warmup(warmup_steps: int, then: Schedule) -> Schedule:
     r"""Linear warm-up over ``warmup_steps`` steps, then the schedule ``then`` started afresh.
 
     .. math::
@@ -282,7 +283,7 @@ def _default_warmup_steps(total_steps: int) -> int:
     return max(1, round(0.05 * total_steps))
 
 
-def make_schedule(name, lr, total_steps, **options) -> Schedule:
+def make_schedule(name: str, lr: float, total_steps: int, **options: Any) -> Schedule:
     r"""Build a schedule by name for a run of ``total_steps`` optimiser steps (the command line's entry).
 
     =================  ==================================================================================
