@@ -108,9 +108,7 @@ from ..losses import Loss
 from ..losses.cross_entropy import softmax_cross_entropy, softmax_cross_entropy_value_and_grad
 from .layers import (
     INITIALISATIONS,
-    Dropout,
     Initialisation,
-    Linear,
     Module,
     Sequential,
     _not_run,
@@ -122,7 +120,9 @@ from .layers import (
     check_size,
     initial_weight,
 )
-from .models import ACTIVATIONS, DEFAULT_INIT, MLP, MODELS, Activation, Model, _seed_for_config, _SoftmaxOutput
+from .models import (
+    ACTIVATIONS, DEFAULT_INIT, MLP, MODELS, Activation, Model, _seed_for_config, _SoftmaxOutput, hidden_layers,
+)
 
 __all__ = [
     "large_margin_psi",
@@ -694,15 +694,9 @@ class LargeMarginSoftmaxClassifier(_SoftmaxOutput, Model):
         self.init, self.seed = init, seed
 
         layer_init = DEFAULT_INIT[activation] if init is None else init
-        widths = (n_features, *hidden_sizes)
-        layers: list[Module] = []
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-            layers.append(Linear(fan_in, fan_out, init=layer_init, seed=rng, dtype=dtype))
-            layers.append(ACTIVATIONS[activation]())
-            if dropout > 0:
-                layers.append(Dropout(dropout, seed=rng))
+        layers = hidden_layers(n_features, hidden_sizes, activation, dropout, layer_init, rng, dtype)
         layers.append(LargeMarginLinear(
-            widths[-1], n_classes, margin=margin, beta_start=beta_start, beta_gamma=beta_gamma,
+            hidden_sizes[-1] if hidden_sizes else n_features, n_classes, margin=margin, beta_start=beta_start, beta_gamma=beta_gamma,
             beta_power=beta_power, beta_min=beta_min, annealing_step=annealing_step, init=layer_init,
             seed=rng, dtype=dtype,
         ))

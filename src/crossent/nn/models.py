@@ -63,6 +63,19 @@ ACTIVATIONS: dict[Activation, type[Module]] = {"relu": ReLU, "tanh": Tanh, "sigm
 DEFAULT_INIT: dict[Activation, Initialisation] = {"relu": "he", "tanh": "xavier", "sigmoid": "xavier"}
 
 
+def hidden_layers(n_features: int, hidden_sizes: Sequence[int], activation: Activation, dropout: float,
+                  init: Initialisation, rng: np.random.Generator, dtype: np.dtype) -> list[Module]:
+    """(Linear, activation[, Dropout]) for each hidden width, drawing initial weights from ``rng`` in order."""
+    widths = (n_features, *hidden_sizes)
+    layers: list[Module] = []
+    for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        layers.append(Linear(fan_in, fan_out, init=init, seed=rng, dtype=dtype))
+        layers.append(ACTIVATIONS[activation]())
+        if dropout > 0:
+            layers.append(Dropout(dropout, seed=rng))
+    return layers
+
+
 class _Owner:
     """Names a model in an input-shape error, formatted only if the error happens."""
 
@@ -452,14 +465,9 @@ class MLP(_SoftmaxOutput, Model):
         self.init, self.seed = init, seed
 
         layer_init = DEFAULT_INIT[activation] if init is None else init
-        widths = (n_features, *hidden_sizes)
-        layers: list[Module] = []
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-            layers.append(Linear(fan_in, fan_out, init=layer_init, seed=rng, dtype=dtype))
-            layers.append(ACTIVATIONS[activation]())
-            if dropout > 0:
-                layers.append(Dropout(dropout, seed=rng))
-        layers.append(Linear(widths[-1], n_classes, init=layer_init, seed=rng, dtype=dtype))
+        layers = hidden_layers(n_features, hidden_sizes, activation, dropout, layer_init, rng, dtype)
+        last_width = hidden_sizes[-1] if hidden_sizes else n_features
+        layers.append(Linear(last_width, n_classes, init=layer_init, seed=rng, dtype=dtype))
         super().__init__(n_features, n_classes, Sequential(*layers), dtype)
 
     @staticmethod
