@@ -226,11 +226,9 @@ def _evaluate(model, test, loss, target_form, n_classes) -> dict:
 
 def train(args) -> int:
     """``crossent train`` with --dask or a chunk-directory --dataset."""
-    import json
-
-    from . import __version__, save
+    from . import __version__
     from ._attack_cli import adversarial_training
-    from .cli import MLP_SETTINGS, RUN_SETTINGS, _build_model, _check_output_path, _given_settings, _loss_options
+    from .cli import MLP_SETTINGS, _build_model, _check_output_path, _finish_training, _given_settings, _loss_options
     from .cli import _print, resolve_cli_loss
     from .distributed import fit_minibatch
     from .train import make_optimizer
@@ -271,35 +269,9 @@ def train(args) -> int:
                                 progress=False if args.quiet else "auto")
         train_time = time.perf_counter() - started
         report = _evaluate(model, test, loss, target_form, n_classes)
-
-    _print(args)
-    _print(args, f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'lr':>9}  {'time':>7}")
-    for record in history.records:
-        _print(args, f"{record['epoch']:>5}  {record['train_loss']:>10.4f}  {100 * record['train_accuracy']:>8.2f}%"
-                     f"  {record['lr']:>9.3g}  {record['time_s']:>6.2f}s")
-    _print(args)
-    _print(args, f"test accuracy {100 * report['accuracy']:.2f}%  |  test loss {report['loss']:.4f} nats "
-                 f"({report['loss_bits']:.4f} bits, perplexity {report['perplexity']:.3f})  |  "
-                 f"trained in {train_time:.2f} s")
-    cli_state = {key: getattr(args, key) for key in RUN_SETTINGS}
-    if args.save:
-        save(model, args.save, optimizer=optimizer, loss=loss, class_names=info["class_names"],
-             normalizer=normalizer, training={"history": history.to_dict(), "dataset": info["name"]},
-             extra={"cli": cli_state, "image_shape": info.get("image_shape"), "target_form": target_form})
-        _print(args, f"saved to {args.save}")
-    if args.metrics_out:
-        from ._io import atomic_output
-
-        metrics = {
-            "dataset": info["name"], "model": args.model, "model_config": model.config(),
-            "loss": loss.config(), "epochs": len(history), "train_time_s": train_time,
-            "test_accuracy": report["accuracy"], "test_loss": report["loss"],
-            "test_loss_bits": report["loss_bits"], "test_perplexity": report["perplexity"],
-            "confusion_matrix": report["confusion_matrix"], "history": history.to_dict()["records"],
-            "arguments": {**cli_state, "dask": None if args.dask is None else args.dask[2],
-                          "sampling": args.sampling},
-        }
-        with atomic_output(args.metrics_out) as file:
-            file.write(json.dumps(metrics, indent=1).encode())
-        _print(args, f"metrics written to {args.metrics_out}")
-    return 0
+    # --plots and --report were refused above: the shared tail prints, saves and writes the metrics only
+    return _finish_training(args, model=model, optimizer=optimizer, loss=loss, normalizer=normalizer,
+                            history=history, report=report, train_time=train_time, info=info,
+                            target_form=target_form,
+                            extra_arguments={"dask": None if args.dask is None else args.dask[2],
+                                             "sampling": args.sampling})

@@ -325,6 +325,17 @@ def _train(args) -> int:
     )
     train_time = time.perf_counter() - started
     report = evaluate(model, X_test, _targets(y_test, target_form, n_classes), loss=loss)
+    return _finish_training(args, model=model, optimizer=optimizer, loss=loss, normalizer=normalizer,
+                            history=history, report=report, train_time=train_time, info=info,
+                            target_form=target_form, X_test=X_test, y_test=y_test)
+
+
+def _finish_training(args, *, model, optimizer, loss, normalizer, history, report, train_time: float, info,
+                     target_form: str, X_test=None, y_test=None, extra_arguments: dict | None = None) -> int:
+    """What every ``crossent train`` run ends with: the epoch table and test summary, then --save, --plots,
+    --report and --metrics-out (``extra_arguments`` join the run settings in the metrics file)."""
+    from . import save
+    from ._io import atomic_output
 
     _print(args)
     _print(args, f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}" + (
@@ -363,15 +374,13 @@ def _train(args) -> int:
                             image_shape=info.get("image_shape"), class_names=info["class_names"])
         _print(args, f"report written to {page}")
     if args.metrics_out:
-        from ._io import atomic_output
-
         metrics = {
             "dataset": info["name"], "model": args.model, "model_config": model.config(),
             "loss": loss.config(), "epochs": len(history), "train_time_s": train_time,
             "test_accuracy": report["accuracy"], "test_loss": report["loss"],
             "test_loss_bits": report["loss_bits"], "test_perplexity": report["perplexity"],
             "confusion_matrix": report["confusion_matrix"], "history": history.to_dict()["records"],
-            "arguments": cli_state,
+            "arguments": {**cli_state, **(extra_arguments or {})},
         }
         with atomic_output(args.metrics_out) as file:
             file.write(json.dumps(metrics, indent=1).encode())
