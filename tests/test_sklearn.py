@@ -38,15 +38,29 @@ CHECKED_ESTIMATORS = [
                       random_state=0),
     BinaryLogisticClassifier(solver="adam", learning_rate_schedule=cosine(0.05, total_steps=100), dtype="float32",
                              max_iter=20, random_state=0),
+    # the large-margin softmax loss (L-Softmax)
+    SoftmaxClassifier(solver="sgd", learning_rate=0.01, max_iter=20, margin=2, random_state=0),
+    MLPClassifier(hidden_layer_sizes=(8,), solver="adam", learning_rate=0.01, max_iter=20, margin=3, random_state=0),
+    SoftmaxClassifier(solver="lbfgs", alpha=1e-2, tol=1e-10, max_iter=200, margin=2, random_state=0),
 ]
 
 
 def expected_failed_checks(estimator) -> dict:
+    failures = {}
     if estimator.dtype == "float32":
         # a weight of 2 and a repeated row round differently in float32 (relative differences of a few 1e-7 in
         # the probabilities); the check asks rtol 1e-7. The float64 estimators above pass it.
-        return {"check_sample_weight_equivalence_on_dense_data": "float32 rounding exceeds the check's rtol 1e-7"}
-    return {}
+        failures["check_sample_weight_equivalence_on_dense_data"] = "float32 rounding exceeds the check's rtol 1e-7"
+    if isinstance(estimator, SoftmaxClassifier) and estimator.margin is not None:
+        # the check wants class 0 predicted on > 87 % of noisy blobs spread around the origin; the L-Softmax
+        # output layer has no bias, and argmax_c w_c . x cannot favour one class on every side of the origin
+        # (an MLP's hidden layers have biases and pass)
+        failures["check_class_weight_classifiers"] = "a bias-free output layer cannot express a class prior"
+        if estimator.solver == "lbfgs":
+            # psi is not twice differentiable (psi'' jumps at theta = j pi / m): L-BFGS ends its two runs a few
+            # 1e-8 apart (relative 2e-7), where the check asks rtol 1e-7
+            failures["check_sample_weight_equivalence_on_dense_data"] = "L-BFGS on a kinked objective: ~2e-7 apart"
+    return failures
 
 
 @no_convergence_warning
@@ -458,3 +472,136 @@ def test_warm_start_with_a_new_solver_builds_its_optimiser(three_blobs):
     # Adam's first step is lr * g / (|g| + eps) element-wise (bias-corrected moments)
     np.testing.assert_allclose(classifier.coef_ - weight, -0.01 * gradient_weight / (np.abs(gradient_weight) + 1e-8),
                                rtol=1e-9, atol=1e-15)
+
+
+# ---------------------------------------------------------------------------- large-margin softmax (margin=)
+
+
+def _bias_free_softmax_gd(X, y, n_classes, learning_rate, steps, alpha=0.0):
+    """Full-batch gradient descent on mean softmax cross-entropy of X W^T (no bias), naive float64, from zeros."""
+    weight = np.zeros((n_classes, X.shape[1]))
+    for _ in range(steps):
+        logits = X @ weight.T
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        probabilities[np.arange(len(y)), y] -= 1.0
+        weight = weight - learning_rate * (probabilities.T @ X / len(y) + alpha * weight)
+    return weight
+
+
+def test_margin_one_is_bias_free_softmax_regression(three_blobs):
+    X, y = three_blobs
+    classifier = SoftmaxClassifier(solver="gd", learning_rate=0.5, alpha=0.01, max_iter=7, tol=0.0,
+                                   n_iter_no_change=100, margin=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier.fit(X, y)
+    np.testing.assert_allclose(classifier.coef_, _bias_free_softmax_gd(X, y, 3, 0.5, 7, alpha=0.01), rtol=1e-12,
+                               atol=1e-14)
+    assert classifier.intercept_.shape == (3,) and not classifier.intercept_.any()
+
+
+def test_margin_steps_follow_the_large_margin_loss_function(three_blobs):
+    from crossent.nn import large_margin_cross_entropy_value_and_grad
+
+    X, y = three_blobs
+    sample_weight = np.linspace(0.5, 2.0, len(y))
+    beta = 0.5  # held constant: beta_start = beta_min
+    classifier = SoftmaxClassifier(solver="gd", learning_rate=0.3, alpha=0.01, max_iter=6, tol=0.0,
+                                   n_iter_no_change=100, margin=3,
+                                   margin_annealing={"beta_start": beta, "beta_min": beta})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier.fit(X, y, sample_weight=sample_weight)
+    weight = np.zeros((3, X.shape[1]))
+    for _ in range(6):
+        _, _, grad_weight = large_margin_cross_entropy_value_and_grad(X, weight, y, margin=3, beta=beta,
+                                                                      sample_weight=sample_weight)
+        weight = weight - 0.3 * (grad_weight + 0.01 * weight)
+    np.testing.assert_allclose(classifier.coef_, weight, rtol=1e-11, atol=1e-13)
+    assert classifier.model_.output_layer.annealing_step == 6
+
+
+def test_margin_gradient_of_the_mlp_objective_matches_finite_differences(three_blobs):
+    X, y = three_blobs
+    classifier = MLPClassifier((5,), activation="tanh", solver="gd", max_iter=3, alpha=0.1, margin=2,
+                               margin_annealing={"beta_start": 0.2, "beta_min": 0.2}, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier.fit(X, y)  # away from the initial point
+    targets = y.astype(np.int64)
+    weights = np.linspace(0.5, 1.5, len(y))
+    parameters = classifier.model_.parameters()
+    _, gradients = classifier._objective(X, targets, weights, float(weights.mean()))
+    analytic = [gradient.copy() for gradient in gradients]
+    step = 1e-6
+    for parameter, gradient in zip(parameters, analytic):
+        for index in [(0,) * parameter.ndim, tuple(s - 1 for s in parameter.shape)]:
+            original = parameter[index]
+            parameter[index] = original + step
+            upper = classifier._objective(X, targets, weights, float(weights.mean()))[0]
+            parameter[index] = original - step
+            lower = classifier._objective(X, targets, weights, float(weights.mean()))[0]
+            parameter[index] = original
+            assert gradient[index] == pytest.approx((upper - lower) / (2 * step), rel=1e-6, abs=1e-9)
+
+
+@no_convergence_warning
+def test_margin_annealing_reaches_its_floor_halfway_through_the_fit(three_blobs):
+    from crossent.nn import large_margin_beta
+
+    X, y = three_blobs
+    classifier = SoftmaxClassifier(solver="sgd", batch_size=10, max_iter=4, tol=0.0, n_iter_no_change=100, margin=2,
+                                   random_state=0).fit(X, y)
+    layer = classifier.model_.output_layer
+    assert layer.annealing_step == 4 * 4  # T = max_iter * ceil(40 / 10)
+    assert layer.annealing["beta_start"] == 1000.0 and layer.annealing["beta_min"] == 1.0
+    assert large_margin_beta(8, **layer.annealing) == pytest.approx(1.0, rel=1e-12)
+    assert large_margin_beta(7, **layer.annealing) > 1.0
+    # lbfgs: one objective, beta at its floor throughout
+    lbfgs = SoftmaxClassifier(solver="lbfgs", max_iter=20, margin=2,
+                              margin_annealing={"beta_min": 3.0}).fit(X, y)
+    assert lbfgs.model_.output_layer.beta == 3.0
+
+
+def test_margin_classifiers_learn_digits(digits):
+    X_train, y_train, X_test, y_test = digits
+    options = dict(solver="momentum", learning_rate=0.01, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        linear = SoftmaxClassifier(margin=2, **options).fit(X_train, y_train)
+        mlp = MLPClassifier((32,), margin=3, **options).fit(X_train, y_train)
+    assert linear.score(X_test, y_test) > 0.9 and mlp.score(X_test, y_test) > 0.9
+    assert linear.predict_proba(X_test).shape == (len(y_test), 10)
+    assert len(mlp.intercepts_) == 2 and not mlp.intercepts_[-1].any()
+
+
+@pytest.mark.parametrize("parameters, error, match", [
+    (dict(margin=0), ValueError, "margin must be"),
+    (dict(margin=2.5), TypeError, "margin must be"),
+    (dict(margin=2, loss="focal"), ValueError, "margin=2 trains with the large-margin softmax loss"),
+    (dict(margin=2, loss_options={"label_smoothing": 0.1}), ValueError, "loss must be 'cross_entropy'"),
+    (dict(margin=2, margin_annealing={"gamma": 1.0}), ValueError, r"unknown keys \['gamma'\]"),
+    (dict(margin=2, margin_annealing={"beta_min": -1.0}), ValueError, "beta_min"),
+    (dict(margin=2, margin_annealing=[1.0]), TypeError, "margin_annealing must be a dict"),
+    (dict(margin_annealing={"beta_min": 1.0}), ValueError, "set margin"),
+])
+def test_margin_arguments_are_checked(three_blobs, parameters, error, match):
+    X, y = three_blobs
+    with pytest.raises(error, match=match):
+        SoftmaxClassifier(**parameters).fit(X, y)
+
+
+@no_convergence_warning
+def test_warm_start_refuses_a_toggled_margin(three_blobs):
+    X, y = three_blobs
+    classifier = SoftmaxClassifier(solver="lbfgs", max_iter=5, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="fitted model was trained with margin=None"):
+        classifier.set_params(margin=2).fit(X, y)
+
+
+def test_margin_is_refused_for_a_dask_x(three_blobs):
+    da = pytest.importorskip("dask.array")
+    X, y = three_blobs
+    with pytest.raises(ValueError, match="not available for a dask X"):
+        SoftmaxClassifier(margin=2).fit(da.from_array(X, chunks=20), y)

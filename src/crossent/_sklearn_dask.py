@@ -141,6 +141,10 @@ def fit(estimator, X, y, sample_weight=None):
         raise TypeError(f"{name} does not take dask arrays; SoftmaxClassifier and MLPClassifier do")
     if not is_dask(X):
         raise TypeError(f"X must be a dask array when y or sample_weight is one, got {_describe(X)}")
+    if estimator._margin is not None:
+        raise ValueError(f"margin={estimator._margin!r} (the large-margin softmax loss) is not available for a dask X: "
+                         f"the loss is bound to the output layer of the model in memory; pass margin=None or a "
+                         f"NumPy X")
     if estimator.early_stopping:
         raise ValueError("early_stopping=True holds out rows of X in memory, which a dask X is not; pass "
                          "early_stopping=False (or fit on a NumPy array)")

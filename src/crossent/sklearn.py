@@ -5,6 +5,8 @@ crossent.sklearn`` does, and needs ``pip install crossent[sklearn]``.
 
 * :class:`SoftmaxClassifier`: :class:`crossent.nn.SoftmaxRegression`, softmax over the classes;
 * :class:`MLPClassifier`: :class:`crossent.nn.MLP`, softmax over the classes;
+  both train with the large-margin softmax loss (L-Softmax,
+  :class:`crossent.nn.LargeMarginSoftmaxClassifier`) when given ``margin``;
 * :class:`BinaryLogisticClassifier`: :class:`crossent.nn.LogisticRegression`, one sigmoid (binary
   classification) or one sigmoid per label (multi-label classification).
 
@@ -77,8 +79,9 @@ from . import _sklearn_dask
 from ._validation import _describe
 from .functional import log_sigmoid, log_softmax, sigmoid, softmax
 from .losses import Loss, SigmoidBinaryCrossEntropyLoss, SigmoidFocalLoss, get_loss
-from .nn import MLP, LogisticRegression, SoftmaxRegression
+from .nn import MLP, LargeMarginCrossEntropy, LargeMarginSoftmaxClassifier, LogisticRegression, SoftmaxRegression
 from .nn import Model
+from .nn.large_margin import LargeMarginLinear, _check_annealing, _check_margin
 from .optim import Optimizer
 from .optim.schedules import SCHEDULE_NAMES, Schedule, make_schedule
 from .train import _batches, make_optimizer
@@ -94,6 +97,15 @@ _STOCHASTIC_SOLVERS = ("sgd", "momentum", "nesterov", "adam")
 _SIGMOID_LOSSES = (SigmoidBinaryCrossEntropyLoss, SigmoidFocalLoss)
 #: loss options the estimator sets itself
 _RESERVED_OPTIONS = ("reduction", "sample_weight", "ignore_index", "axis")
+#: keys of ``margin_annealing``; beta_gamma None sizes the decay to the fit (see _MARGIN_DOC)
+_MARGIN_ANNEALING = {"beta_start": 1000.0, "beta_gamma": None, "beta_power": 35.0, "beta_min": 1.0}
+
+
+def _margin_layer(model: Model) -> LargeMarginLinear:
+    """The L-Softmax output layer of a model built with ``margin``."""
+    if not isinstance(model, LargeMarginSoftmaxClassifier):
+        raise TypeError(f"the model was built without a margin: {model!r}")
+    return model.output_layer
 
 
 def _check_integer(value, name: str, minimum: int) -> int:
@@ -197,6 +209,51 @@ class _Classifier(ClassifierMixin, BaseEstimator):
         elif not isinstance(schedule, str) or schedule not in LEARNING_RATE_SCHEDULES:
             raise ValueError(f"learning_rate_schedule must be one of {', '.join(map(repr, LEARNING_RATE_SCHEDULES))} "
                              f"or a crossent.optim Schedule, got {_describe(schedule)}")
+        if self._margin is not None:
+            _check_margin(self._margin)
+            self._margin_annealing()
+        elif getattr(self, "margin_annealing", None) is not None:
+            raise ValueError(f"margin_annealing applies to the large-margin softmax loss: set margin (an integer "
+                             f">= 1) or leave margin_annealing None, got {_describe(self.margin_annealing)}")
+
+    @property
+    def _margin(self):
+        """``margin`` of the estimators that take one (None: the plain loss)."""
+        return getattr(self, "margin", None)
+
+    def _margin_annealing(self) -> dict:
+        """``margin_annealing`` merged into the defaults, checked; beta_gamma may be None (sized by the fit)."""
+        given = {} if self.margin_annealing is None else self.margin_annealing
+        if not isinstance(given, dict):
+            raise TypeError(f"margin_annealing must be a dict or None, got {_describe(given)}")
+        unknown = sorted(set(given) - set(_MARGIN_ANNEALING))
+        if unknown:
+            raise ValueError(f"margin_annealing has unknown keys {unknown}; the keys are "
+                             f"{', '.join(map(repr, _MARGIN_ANNEALING))}")
+        options = {**_MARGIN_ANNEALING, **given}
+        gamma = options["beta_gamma"]
+        checked = _check_annealing(options["beta_start"], 0.0 if gamma is None else gamma, options["beta_power"],
+                                   options["beta_min"])
+        return {**checked, "beta_gamma": None if gamma is None else checked["beta_gamma"]}
+
+    def _set_margin_annealing(self, total_steps: int | None) -> None:
+        """Give the L-Softmax layer its beta schedule for a run of ``total_steps`` steps (None: L-BFGS, constant)."""
+        if self._margin is None:
+            return
+        options = self._margin_annealing()
+        start, power, floor = options["beta_start"], options["beta_power"], options["beta_min"]
+        if total_steps is None:
+            # one objective for the line searches: beta held at its floor
+            start, gamma = floor, 0.0
+        elif options["beta_gamma"] is not None:
+            gamma = options["beta_gamma"]
+        else:
+            # beta_start (1 + gamma t)^-power = max(beta_min, 1) at t = total_steps / 2
+            end = max(floor, 1.0)
+            gamma = 0.0 if start <= end or power == 0 else (
+                ((start / end) ** (1.0 / power) - 1.0) / max(1.0, total_steps / 2))
+        _margin_layer(self.model_).annealing = {"beta_start": start, "beta_gamma": gamma, "beta_power": power,
+                                              "beta_min": floor}
 
     def _make_loss(self) -> Loss:
         """The loss object with reduction="sum" (the estimator divides by the weight total itself)."""
@@ -209,6 +266,10 @@ class _Classifier(ClassifierMixin, BaseEstimator):
                 f"loss_options must not set {reserved}: the estimator sets the reduction and passes "
                 f"sample_weight / class_weight itself"
             )
+        if self._margin is not None and (not isinstance(self.loss, str) or self.loss != "cross_entropy" or options):
+            raise ValueError(f"margin={self._margin!r} trains with the large-margin softmax loss: loss must be "
+                             f"'cross_entropy' with no loss_options, got loss={_describe(self.loss)} and "
+                             f"loss_options={self.loss_options!r}")
         if isinstance(self.loss, Loss):
             if options:
                 raise ValueError("loss_options must be None when loss is a Loss object (configure the object)")
@@ -317,7 +378,17 @@ class _Classifier(ClassifierMixin, BaseEstimator):
         return self._build_model(n_features, n_outputs, int(rng.integers(2**31 - 1)), _check_dtype(self.dtype))
 
     def _match_dtype(self) -> None:
-        """Continue in a changed ``dtype`` (warm start, partial_fit): the fitted weights converted to it."""
+        """Continue in a changed ``dtype`` (warm start, partial_fit): the fitted weights converted to it.
+
+        Also checks that ``margin`` still describes the fitted model (a changed
+        integer margin is taken over by its output layer).
+        """
+        fitted_margin = self.model_.margin if isinstance(self.model_, LargeMarginSoftmaxClassifier) else None
+        if (fitted_margin is None) != (self._margin is None):
+            raise ValueError(f"margin={self._margin!r} but the fitted model was trained with margin={fitted_margin!r}: "
+                             f"the output layers differ; fit without warm_start to start afresh")
+        if self._margin is not None:
+            _margin_layer(self.model_).margin = _check_margin(self._margin)
         dtype = _check_dtype(self.dtype)
         if self.model_.dtype == dtype:
             return
@@ -327,6 +398,9 @@ class _Classifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"the model's parameters changed shape ({source.shape} -> {target.shape}) since "
                                  f"the last fit; fit without warm_start to start afresh")
             target[...] = source
+        if self._margin is not None:  # the beta schedule goes on where it was
+            _margin_layer(converted).annealing = dict(_margin_layer(self.model_).annealing)
+            _margin_layer(converted).annealing_step = _margin_layer(self.model_).annealing_step
         self.model_ = converted
 
     def _objective(self, X, targets, weights, mean_weight: float, *, training: bool = True):
@@ -345,7 +419,8 @@ class _Classifier(ClassifierMixin, BaseEstimator):
                 batch["weight"] = weights if one_output else weights[:, None]
             else:
                 batch["sample_weight"] = weights
-        value, grad = self._loss.value_and_grad(inputs, targets, **batch)
+        loss = self._loss if self._margin is None else LargeMarginCrossEntropy(_margin_layer(model), reduction="sum")
+        value, grad = loss.value_and_grad(inputs, targets, **batch)
         denominator = X.shape[0] * mean_weight * (1 if one_output or not self._sigmoid else logits.shape[1])
         scale = 0.0 if denominator == 0 else 1.0 / denominator
         grad = np.reshape(grad, logits.shape)
@@ -478,6 +553,7 @@ class _Classifier(ClassifierMixin, BaseEstimator):
             raise ValueError("sample_weight (times class_weight) is zero on every training row; nothing to fit")
         steps_per_epoch = -(-X.shape[0] // self._batch_rows(X.shape[0]))
         schedule = self._schedule(base_learning_rate, self.max_iter * steps_per_epoch)
+        self._set_margin_annealing(self.max_iter * steps_per_epoch)
         best, waited = np.inf, 0
         best_parameters: list[np.ndarray] = []
         converged = False
@@ -514,6 +590,7 @@ class _Classifier(ClassifierMixin, BaseEstimator):
                 ConvergenceWarning, stacklevel=3)
 
     def _fit_lbfgs(self, X, targets, weights) -> None:
+        self._set_margin_annealing(None)
         parameters = self.model_.parameters()
         sizes = [parameter.size for parameter in parameters]
         mean_weight = 1.0 if weights is None else float(weights.mean())
@@ -642,6 +719,8 @@ class _Classifier(ClassifierMixin, BaseEstimator):
         if first_call:
             self._initialise(X, targets, classes, multilabel, np.random.default_rng(
                 check_random_state(self.random_state).randint(np.iinfo(np.int32).max)))
+            # the schedule of max_iter calls like this one
+            self._set_margin_annealing(self.max_iter * -(-X.shape[0] // self._batch_rows(X.shape[0])))
         else:
             self._match_dtype()
         self._prepare_optimizer()
@@ -727,9 +806,17 @@ class _Classifier(ClassifierMixin, BaseEstimator):
 
     @property
     def intercepts_(self) -> list:
-        """Bias vectors of each Linear layer, in ``dtype``."""
+        """Bias vectors of each Linear layer, in ``dtype`` (zeros for the bias-free L-Softmax output layer)."""
         check_is_fitted(self, "model_")
-        return [self.model_.parameters()[index + 1] for index in self._penalized]
+        names, parameters = self.model_.parameter_names(), self.model_.parameters()
+        intercepts = []
+        for index in self._penalized:
+            bias_name = names[index][: -len("weight")] + "bias"
+            if index + 1 < len(names) and names[index + 1] == bias_name:
+                intercepts.append(parameters[index + 1])
+            else:
+                intercepts.append(np.zeros(parameters[index].shape[0], dtype=parameters[index].dtype))
+        return intercepts
 
 
 _SOFTMAX_LOSS_DOC = """
@@ -740,6 +827,29 @@ _SOFTMAX_LOSS_DOC = """
     loss_options : dict, optional
         Options of the loss (e.g. ``{"gamma": 2.0}`` for "focal",
         ``{"label_smoothing": 0.1}``); not ``reduction``, which the estimator sets."""
+
+_MARGIN_DOC = r"""
+    margin : int >= 1 or None, default None
+        None trains with ``loss``. An integer :math:`m` trains with the
+        large-margin softmax loss (L-Softmax, Liu et al. 2016; see
+        :mod:`crossent.nn.large_margin`): the output layer loses its bias
+        (``intercepts_[-1]`` is zeros) and, in training only, the target
+        class's logit :math:`\lVert w_y\rVert \lVert x\rVert \cos\theta` becomes
+        :math:`f_y = \lVert w_y\rVert \lVert x\rVert \psi(\theta)` with
+        :math:`\psi(\theta) = (-1)^k \cos(m\theta) - 2k`, mixed with the plain
+        logit as :math:`(\beta z_y + f_y)/(1 + \beta)`. ``loss`` must be
+        "cross_entropy" with no ``loss_options``. 1 is cross-entropy on
+        bias-free logits. Predictions use the plain logits. Not with a dask X.
+    margin_annealing : dict or None, default None
+        The schedule :math:`\beta_t = \max(\beta_{\min}, \beta_0 (1 + \gamma t)^{-p})`
+        over training step :math:`t`: keys "beta_start" (:math:`\beta_0`,
+        default 1000), "beta_power" (:math:`p`, 35), "beta_min" (1) and
+        "beta_gamma" (:math:`\gamma`; default None: sized so that :math:`\beta`
+        reaches ``max(beta_min, 1)`` halfway through the ``max_iter`` epochs of
+        the fit, or of ``max_iter`` calls like the first ``partial_fit``).
+        A floor below 1 (more margin than plain logit) can shrink the features
+        of a network trained from scratch towards 0. With "lbfgs", whose line
+        searches need one objective, :math:`\beta` stays at "beta_min"."""
 
 _TRAINING_PARAMETERS_DOC = """
     solver : {"sgd", "momentum", "nesterov", "adam", "gd", "lbfgs"}, default "sgd"
@@ -821,6 +931,12 @@ _TRAINING_PARAMETERS_DOC = """
 """
 
 
+def _with_margin(parameters_doc: str) -> str:
+    """The training parameters' documentation with ``margin`` and ``margin_annealing`` before its Attributes."""
+    parameters, attributes = parameters_doc.split("\n    Attributes\n", 1)
+    return parameters + _MARGIN_DOC + "\n\n    Attributes\n" + attributes
+
+
 class SoftmaxClassifier(_Classifier):
     __doc__ = """Multinomial logistic regression (:class:`crossent.nn.SoftmaxRegression`) as a scikit-learn classifier.
 
@@ -829,7 +945,7 @@ class SoftmaxClassifier(_Classifier):
     :mod:`crossent.sklearn` from zero weights.
 
     Parameters
-    ----------""" + _SOFTMAX_LOSS_DOC + _TRAINING_PARAMETERS_DOC + """
+    ----------""" + _SOFTMAX_LOSS_DOC + _with_margin(_TRAINING_PARAMETERS_DOC) + """
     Shapes
     ------
     X (n, n_features) -> ``predict_proba`` (n, n_classes), ``decision_function``
@@ -852,7 +968,7 @@ class SoftmaxClassifier(_Classifier):
     def __init__(self, loss="cross_entropy", loss_options=None, solver="sgd", learning_rate=None, momentum=0.9,
                  alpha=0.0, batch_size=32, max_iter=200, tol=1e-4, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, class_weight=None, warm_start=False, random_state=None, shuffle=True,
-                 verbose=0, learning_rate_schedule="constant", dtype="float64"):
+                 verbose=0, learning_rate_schedule="constant", dtype="float64", margin=None, margin_annealing=None):
         self.loss = loss
         self.loss_options = loss_options
         self.solver = solver
@@ -872,8 +988,13 @@ class SoftmaxClassifier(_Classifier):
         self.verbose = verbose
         self.learning_rate_schedule = learning_rate_schedule
         self.dtype = dtype
+        self.margin = margin
+        self.margin_annealing = margin_annealing
 
     def _build_model(self, n_features, n_outputs, seed, dtype) -> Model:
+        if self.margin is not None:  # zero weights: the first step is a plain softmax one (the angle is undefined)
+            return LargeMarginSoftmaxClassifier(n_features, n_outputs, margin=self.margin, init="zeros", seed=seed,
+                                                dtype=dtype)
         return SoftmaxRegression(n_features, n_outputs, init="zeros", seed=seed, dtype=dtype)
 
     @property
@@ -895,7 +1016,7 @@ class MLPClassifier(_Classifier):
     hidden_layer_sizes : int or tuple of int, default (100,)
     activation : {"relu", "tanh", "sigmoid"}, default "relu"
         Hidden activation; initial weights He (relu) or Xavier/Glorot, from ``random_state``.""" \
-        + _SOFTMAX_LOSS_DOC + _TRAINING_PARAMETERS_DOC + """
+        + _SOFTMAX_LOSS_DOC + _with_margin(_TRAINING_PARAMETERS_DOC) + """
     Shapes
     ------
     X (n, n_features) -> ``predict_proba`` (n, n_classes); ``coefs_[l]`` has
@@ -918,7 +1039,7 @@ class MLPClassifier(_Classifier):
                  solver="sgd", learning_rate=None, momentum=0.9, alpha=0.0, batch_size=32, max_iter=200, tol=1e-4,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, class_weight=None,
                  warm_start=False, random_state=None, shuffle=True, verbose=0, learning_rate_schedule="constant",
-                 dtype="float64"):
+                 dtype="float64", margin=None, margin_annealing=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.loss = loss
@@ -940,8 +1061,14 @@ class MLPClassifier(_Classifier):
         self.verbose = verbose
         self.learning_rate_schedule = learning_rate_schedule
         self.dtype = dtype
+        self.margin = margin
+        self.margin_annealing = margin_annealing
 
     def _build_model(self, n_features, n_outputs, seed, dtype) -> Model:
+        if self.margin is not None:
+            return LargeMarginSoftmaxClassifier(n_features, n_outputs, margin=self.margin,
+                                                hidden_sizes=self.hidden_layer_sizes, activation=self.activation,
+                                                seed=seed, dtype=dtype)
         return MLP(n_features, self.hidden_layer_sizes, n_outputs, activation=self.activation, seed=seed,
                    dtype=dtype)
 

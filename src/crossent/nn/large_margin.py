@@ -570,6 +570,8 @@ class LargeMarginCrossEntropy(Loss):
     Parameters
     ----------
     layer : LargeMarginLinear
+    reduction : {"mean", "sum", "none"}, default "mean"
+        As in :func:`crossent.softmax_cross_entropy`.
 
     Examples
     --------
@@ -587,11 +589,13 @@ class LargeMarginCrossEntropy(Loss):
     function = softmax_cross_entropy
     call_arguments = ("sample_weight",)
 
-    def __init__(self, layer: LargeMarginLinear) -> None:
+    def __init__(self, layer: LargeMarginLinear, *, reduction: str = "mean") -> None:
         if not isinstance(layer, LargeMarginLinear):
             raise TypeError(f"layer must be a LargeMarginLinear, got {_describe(layer)}")
+        if not isinstance(reduction, str) or reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {_describe(reduction)}")
         self.layer = layer
-        self.options = {}
+        self.options = {} if reduction == "mean" else {"reduction": reduction}
 
     def _call(
         self, input: ArrayLike, target: ArrayLike, batch_arguments: dict[str, Any], compute_grad: bool
@@ -602,14 +606,15 @@ class LargeMarginCrossEntropy(Loss):
         if self.layer.is_training_output(input):
             input = self.layer.margin_logits(target)
         if compute_grad:
-            return softmax_cross_entropy_value_and_grad(input, target, **batch_arguments)
-        return softmax_cross_entropy(input, target, **batch_arguments), None
+            return softmax_cross_entropy_value_and_grad(input, target, **self.options, **batch_arguments)
+        return softmax_cross_entropy(input, target, **self.options, **batch_arguments), None
 
     def config(self) -> dict[str, Any]:
-        return {"class": "CrossEntropyLoss", "options": {}}
+        return {"class": "CrossEntropyLoss", "options": dict(self.options)}
 
     def __repr__(self) -> str:
-        return f"LargeMarginCrossEntropy(margin={self.layer.margin})"
+        reduction = "" if not self.options else f", reduction={self.options['reduction']!r}"
+        return f"LargeMarginCrossEntropy(margin={self.layer.margin}{reduction})"
 
 
 # --------------------------------------------------------------------------- the classifier
