@@ -22,7 +22,8 @@ from crossent.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "cross_entropy.py"
 TINY = ["--scale", "0.001"]
-CE_ROWS = [bench.CROSSENT, bench.IN_PLACE, bench.NAIVE, bench.TORCH, bench.EXPONENTIAL_FLOOR, bench.MEMCOPY]
+CE_ROWS = [bench.CROSSENT, bench.IN_PLACE, bench.NAIVE, bench.TORCH, bench.EXPONENTIAL_FLOOR, bench.NEW_COPY,
+           bench.MEMCOPY]
 LINEAR_ROWS = [bench.LINEAR_CROSSENT, bench.LINEAR_NUMPY, bench.LINEAR_TORCH, bench.SGEMM]
 
 
@@ -120,7 +121,9 @@ def test_header_names_the_cpu_and_threads_and_each_table_its_target(softmax_run)
     assert "target: crossent >= 3x faster than PyTorch" in notes["[ce-mnist"]
     assert "target: none (reported only)" in notes["[ce-float64"]
     verdicts = [line for line in notes["[ce"] if line.startswith("  crossent: ")]
-    assert len(verdicts) == 2 and all(line.endswith((" -- met", " -- NOT met")) for line in verdicts)
+    assert [line.split(":")[1].split()[0] for line in verdicts] == ["x", "x", "faster"]
+    assert "x new copy <= 1.5" in verdicts[1]
+    assert all(line.endswith((" -- met", " -- NOT met")) for line in verdicts)
 
 
 def test_json_holds_every_repetition_and_the_figures_printed(softmax_run):

@@ -115,6 +115,34 @@ def test_kernel_on_odd_shapes(dtype, n_rows, n_classes, target_kind):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
+def test_long_rows_find_their_maximum_in_any_block(dtype, target_kind):
+    # rows of 3 blocks of _numba._MAXIMUM_BLOCK and a few more: the maximum in each block, tied across
+    # blocks, and dominant (its own term excluded from the sum exactly, the loss then ~1e-30)
+    from crossent.kernels import _numba
+
+    block = _numba._MAXIMUM_BLOCK
+    n_classes = 3 * block + 5
+    rng = np.random.default_rng(11)
+    logits, labels, samples, weights = _problem(rng, dtype, 9, n_classes)
+    positions = [0, block - 1, block, 2 * block + 7, n_classes - 1]
+    for row, position in enumerate(positions):
+        logits[row, position] = 30.0
+    logits[5, [3, block + 3, 2 * block + 3]] = 30.0  # ties: the first one is the top
+    logits[6, 2 * block + 1] = 100.0  # dominant, and the label
+    labels[6] = 2 * block + 1
+    logits[7, 3 * block] = 100.0  # dominant, in the short last block
+    labels[7] = 3 * block
+    logits[8, [block + 1, 2 * block + 2]] = 30.0, np.nan  # NaN after the maximum's block: the twin's row
+    with np.errstate(invalid="ignore"):
+        expected, actual = _both(logits, labels, samples, weights, 0.0, 0.0, 1.0, target_kind)
+    assert np.isnan(actual[0][8]) and np.isnan(expected[0][8])
+    _assert_close((actual[0][:8], actual[1][:8]), (expected[0][:8], expected[1][:8]), dtype)
+    if target_kind == "labels":
+        assert 0 < actual[0][6] < 1e-25  # -log p of a dominant label: log1p of the rest, not 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
 def test_kernel_hands_rows_without_a_finite_maximum_to_the_twin(dtype, target_kind):
     rng = np.random.default_rng(3)
     logits, labels, samples, weights = _problem(rng, dtype, 8, 5)
