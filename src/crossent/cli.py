@@ -6,6 +6,11 @@
 ``crossent info``       what a saved model file holds
 ``crossent demo``       softmax, loss and gradient of one example (cat/dog/bird)
 ``crossent losses``     the losses the library provides
+``crossent plot``       training history, loss surface, animation, curves, confusion, weights
+``crossent experiment`` reproduce a claim from the literature and check it
+``crossent bench``      the fused kernels next to naive NumPy, PyTorch and the machine's limits
+``crossent export``     a saved model as an ONNX file
+``crossent attack``     clean vs robust accuracy of a saved model under FGSM / PGD
 
 Every user error (a wrong argument, a missing file, a model that does not fit
 the data) is one line on stderr and exit status 2, never a traceback.

@@ -80,7 +80,7 @@ from ._validation import _describe
 from .functional import log_sigmoid, log_softmax, sigmoid, softmax
 from .losses import Loss, SigmoidBinaryCrossEntropyLoss, SigmoidFocalLoss, get_loss
 from .nn import MLP, LargeMarginCrossEntropy, LargeMarginSoftmaxClassifier, LogisticRegression, SoftmaxRegression
-from .nn import Model
+from .nn import Model, model_from_config
 from .nn.large_margin import LargeMarginLinear, _check_annealing, _check_margin
 from .optim import Optimizer
 from .optim.schedules import SCHEDULE_NAMES, Schedule, make_schedule
@@ -737,10 +737,20 @@ class _Classifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ prediction
 
     def _logits(self, X) -> np.ndarray:
-        """Logits as float64 (computed in the model's dtype), so that every output is float64."""
+        """Logits in float64, computed in float64 from the fitted weights whatever ``dtype`` trained them.
+
+        A float32 matrix product rounds a row differently depending on where
+        the row falls in BLAS's blocks, so float32 logits of the same row could
+        differ with the order or the number of rows predicted together.
+        """
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype=self.model_.dtype)
-        return self.model_.forward(X).astype(np.float64, copy=False)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        model = self.model_
+        if model.dtype != np.float64:
+            model = model_from_config({**model.config(), "dtype": "float64"})
+            for target, source in zip(model.parameters(), self.model_.parameters(), strict=True):
+                target[...] = source
+        return model.forward(X)
 
     def decision_function(self, X) -> np.ndarray:
         """Logits: (n, n_classes); for two classes (n,) log-odds of ``classes_[1]``; (n, K) for multi-label."""
@@ -754,8 +764,9 @@ class _Classifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n, n_classes) in ``classes_`` order; (n, K) label probabilities for multi-label.
 
-        Float64 for either ``dtype``: the logits are converted before the
-        softmax, so that every row sums to 1 to float64 rounding. A dask X gives a dask array.
+        Float64 for either ``dtype``: the logits are computed in float64 from
+        the fitted weights, so that every row sums to 1 to float64 rounding and
+        does not depend on the other rows predicted with it. A dask X gives a dask array.
         """
         if _sklearn_dask.is_dask(X):
             return _sklearn_dask.map_rows(self, self.predict_proba, X)
@@ -910,8 +921,10 @@ _TRAINING_PARAMETERS_DOC = """
         (they run about twice as fast on MNIST) at float32 rounding of the
         weights; "lbfgs" then stops at the precision of a float32 gradient.
         ``predict_proba``, ``predict_log_proba`` and ``decision_function``
-        return float64 either way, computed from the logits of the trained
-        dtype. A warm start in another dtype converts the fitted weights.
+        return float64 either way, computed in float64 from the fitted
+        weights (a float32 product would round a row differently with its
+        position among the rows predicted together). A warm start in another
+        dtype converts the fitted weights.
 
     Attributes
     ----------
