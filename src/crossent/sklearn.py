@@ -236,6 +236,11 @@ class _Classifier(ClassifierMixin, BaseEstimator):
                                    options["beta_min"])
         return {**checked, "beta_gamma": None if gamma is None else checked["beta_gamma"]}
 
+    def _annealing_in_progress(self) -> bool:
+        """Whether the L-Softmax layer's beta is still above its floor ``beta_min`` (it falls at every step)."""
+        layer = _margin_layer(self.model_)
+        return layer.beta > layer.annealing["beta_min"]
+
     def _set_margin_annealing(self, total_steps: int | None) -> None:
         """Give the L-Softmax layer its beta schedule for a run of ``total_steps`` steps (None: L-BFGS, constant)."""
         if self._margin is None:
@@ -568,6 +573,13 @@ class _Classifier(ClassifierMixin, BaseEstimator):
                 self.validation_loss_curve_.append(monitored)
                 message += f", validation loss = {monitored:.8f}"
             self._print(message)
+            if self._margin is not None and self._annealing_in_progress():
+                # beta still falls: each epoch's objective is a harder one than the last (the training loss
+                # rises), so losses are compared only from the epoch where beta reaches its floor
+                best, waited = np.inf, 0
+                if X_val is not None:
+                    best_parameters = []
+                continue
             if monitored < best - self.tol:
                 waited = 0
             else:
@@ -580,7 +592,8 @@ class _Classifier(ClassifierMixin, BaseEstimator):
                 converged = True
                 break
         if X_val is not None:
-            self.best_validation_loss_ = best
+            # (still annealing at the end: no epoch to compare, the last weights and loss stand)
+            self.best_validation_loss_ = best if best_parameters else self.validation_loss_curve_[-1]
             for parameter, kept in zip(self.model_.parameters(), best_parameters):
                 parameter[...] = kept
         if not converged:
@@ -851,6 +864,11 @@ _MARGIN_DOC = r"""
         logit as :math:`(\beta z_y + f_y)/(1 + \beta)`. ``loss`` must be
         "cross_entropy" with no ``loss_options``. 1 is cross-entropy on
         bias-free logits. Predictions use the plain logits. Not with a dask X.
+        The margin is made for learned features (``MLPClassifier``): a
+        bias-free linear model has few angles to spare, and with a margin
+        that its data cannot meet the loss is lowest with every weight near
+        0 (loss :math:`\log C`, chance accuracy) -- on the digits, margins
+        of 3 and more do that to ``SoftmaxClassifier``.
     margin_annealing : dict or None, default None
         The schedule :math:`\beta_t = \max(\beta_{\min}, \beta_0 (1 + \gamma t)^{-p})`
         over training step :math:`t`: keys "beta_start" (:math:`\beta_0`,
@@ -859,8 +877,13 @@ _MARGIN_DOC = r"""
         reaches ``max(beta_min, 1)`` halfway through the ``max_iter`` epochs of
         the fit, or of ``max_iter`` calls like the first ``partial_fit``).
         A floor below 1 (more margin than plain logit) can shrink the features
-        of a network trained from scratch towards 0. With "lbfgs", whose line
-        searches need one objective, :math:`\beta` stays at "beta_min"."""
+        of a network trained from scratch towards 0. While :math:`\beta` is
+        above its floor the objective changes from step to step, so the
+        stopping rule (``tol``, ``n_iter_no_change``, ``early_stopping``)
+        compares only the epochs after :math:`\beta` reaches "beta_min"
+        (with a floor of 0 it never does, and the fit runs ``max_iter``
+        epochs). With "lbfgs", whose line searches need one objective,
+        :math:`\beta` stays at "beta_min"."""
 
 _TRAINING_PARAMETERS_DOC = """
     solver : {"sgd", "momentum", "nesterov", "adam", "gd", "lbfgs"}, default "sgd"
