@@ -285,6 +285,25 @@ def test_fit_trains_on_digits_to_over_90_percent_with_the_margin_on():
     assert accuracy > 0.90, (accuracy, history["train_loss"])
 
 
+def test_early_stopping_compares_epochs_only_once_beta_reaches_its_floor():
+    X_train, y_train, _, _ = load_digits(seed=0)
+    X_train, y_train = X_train[:640], y_train[:640]
+    epochs, batch = 20, 32
+    gamma = (1000.0 ** (1 / 35) - 1) / (epochs * (640 // batch) / 2)  # beta = 1 = beta_min halfway
+    model = LargeMarginSoftmaxClassifier(64, 10, margin=2, hidden_sizes=[32], beta_gamma=gamma, beta_min=1.0, seed=0)
+    settled = []
+    history = crossent.fit(model, X_train, y_train, optimizer="momentum", lr=0.05, epochs=epochs, batch_size=batch,
+                           early_stopping=2, callbacks=[lambda record, m: settled.append(m.annealing_finished)])
+    first_settled = settled.index(True)
+    assert 8 <= first_settled <= 11  # about halfway
+    # the training loss rises while beta falls (more than 2 epochs running): no stop, no best epoch, before that
+    assert len(history) > first_settled
+    assert history.best_epoch is None or history.best_epoch >= first_settled
+    plain = LargeMarginSoftmaxClassifier(64, 10, margin=2, hidden_sizes=[32], beta_gamma=gamma, beta_start=0.0,
+                                         beta_min=0.0, seed=0)
+    assert plain.annealing_finished  # beta_start 0: nothing to anneal
+
+
 def test_save_load_round_trip_keeps_weights_config_and_schedule(tmp_path):
     X_train, y_train, X_test, _ = load_digits(seed=0)
     model = LargeMarginSoftmaxClassifier(64, 10, margin=3, hidden_sizes=[16], dropout=0.1, beta_gamma=1e-3,

@@ -236,11 +236,6 @@ class _Classifier(ClassifierMixin, BaseEstimator):
                                    options["beta_min"])
         return {**checked, "beta_gamma": None if gamma is None else checked["beta_gamma"]}
 
-    def _annealing_in_progress(self) -> bool:
-        """Whether the L-Softmax layer's beta is still above its floor ``beta_min`` (it falls at every step)."""
-        layer = _margin_layer(self.model_)
-        return layer.beta > layer.annealing["beta_min"]
-
     def _set_margin_annealing(self, total_steps: int | None) -> None:
         """Give the L-Softmax layer its beta schedule for a run of ``total_steps`` steps (None: L-BFGS, constant)."""
         if self._margin is None:
@@ -573,7 +568,7 @@ class _Classifier(ClassifierMixin, BaseEstimator):
                 self.validation_loss_curve_.append(monitored)
                 message += f", validation loss = {monitored:.8f}"
             self._print(message)
-            if self._margin is not None and self._annealing_in_progress():
+            if self._margin is not None and not _margin_layer(self.model_).annealing_finished:
                 # beta still falls: each epoch's objective is a harder one than the last (the training loss
                 # rises), so losses are compared only from the epoch where beta reaches its floor
                 best, waited = np.inf, 0

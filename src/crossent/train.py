@@ -294,6 +294,10 @@ def fit(
         loss (training loss without validation data) and restore the best
         weights (``history.restored_best``); after a resume, the weights of a
         best epoch from before the resume were not kept and cannot be restored.
+        Epochs of a model whose ``annealing_finished`` is False (a
+        :class:`~crossent.nn.LargeMarginSoftmaxClassifier` whose beta still
+        falls, making each epoch's objective harder) are not compared: the
+        count starts when it becomes True.
     clip_grad_norm : float, optional
         Rescale the gradients so their global L2 norm is at most this.
     adversarial : {None, "fgsm", "pgd"} or crossent.attacks.AdversarialTraining
@@ -470,7 +474,10 @@ def fit(
         bar.end_epoch(summary + f" ({record['time_s']:.2f} s)")
 
         stop = False
-        if early_stopping is not None:
+        if early_stopping is not None and not getattr(model, "annealing_finished", True):
+            # an annealed objective (L-Softmax's beta) is harder every step: its epochs are not comparable yet
+            best_value, best_parameters, waited, history.best_epoch = math.inf, None, 0, None
+        elif early_stopping is not None:
             if record[monitor] < best_value:
                 best_value, waited = record[monitor], 0
                 best_parameters = [p.copy() for p in parameters]

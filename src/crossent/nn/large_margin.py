@@ -491,6 +491,11 @@ class LargeMarginLinear(Module):
         r""":math:`\beta_t` at the current :attr:`annealing_step` (the value the last training step used)."""
         return _beta(self.annealing_step, **self.annealing)
 
+    @property
+    def annealing_finished(self) -> bool:
+        r"""Whether :math:`\beta` has reached its floor ``beta_min`` (after which the training objective stays put)."""
+        return self.beta <= self.annealing["beta_min"]
+
     def forward(self, x: ArrayLike, training: bool = False) -> np.ndarray:
         x = as_input(x, "x", self.dtype, self.in_features, self)
         if training:
@@ -729,6 +734,13 @@ class LargeMarginSoftmaxClassifier(_SoftmaxOutput, Model):
     def beta(self) -> float:
         r""":math:`\beta_t` of the last training step (:math:`\beta_0` before the first)."""
         return self.output_layer.beta
+
+    @property
+    def annealing_finished(self) -> bool:
+        r"""Whether :math:`\beta` has reached ``beta_min``: until then every step trains a harder objective
+        than the last (the training loss can rise), and :func:`crossent.fit`'s ``early_stopping`` does not
+        compare epochs."""
+        return self.output_layer.annealing_finished
 
     def _arguments(self) -> dict[str, Any]:
         layer = self.output_layer
