@@ -225,8 +225,8 @@ def _not_found(
         + ("" if target_label == "cache" else f" (or in its {name}/ subfolder)")
         + ":",
         *(f"    {base}.gz   (or uncompressed: {base})" for base in missing_there),
-        f"or pass data_dir=<directory holding the four files>, or set the environment variable "
-        f"{ENVIRONMENT_VARIABLE} to that directory (a {name}/ subfolder inside it also works).",
+        f"or pass data_dir=<directory holding the four files> (--data-dir DIR on the command line), or set the "
+        f"environment variable {ENVIRONMENT_VARIABLE} to that directory (a {name}/ subfolder inside it also works).",
         "Searched:",
     ]
     for label, directory in candidates:
