@@ -204,6 +204,27 @@ def test_lbfgs_on_a_cluster_equals_lbfgs_in_memory(client):
     assert history["objective"][-1] < history["objective"][0]
 
 
+def test_data_past_the_clusters_memory_is_read_from_its_source_not_persisted(client, monkeypatch):
+    import crossent.distributed as distributed
+
+    X, y, w = _blobs(n=300, spread=2.0)
+    loss = CrossEntropyLoss(weight=CLASS_WEIGHT)
+    parts = dict(X=da.from_array(X, chunks=(40, -1)), y=da.from_array(y, chunks=40))
+    persisted = _models()["mlp"]()
+    fit_full_batch(persisted, **parts, loss=loss, sample_weight=w, alpha=0.1, max_iter=8, tol=0.0, client=client)
+    # any data is "too large" for a vanishing share of the memory: 8 blocks, at most 2 per worker in flight
+    monkeypatch.setattr(distributed, "PERSIST_MEMORY_FRACTION", 1e-12)
+    streamed = _models()["mlp"]()
+    with pytest.warns(ResourceWarning, match=r"exceeds 1e-12 of the cluster's memory limit \(1 GiB over 2 workers\)"):
+        fit_full_batch(streamed, **parts, loss=loss, sample_weight=w, alpha=0.1, max_iter=8, tol=0.0, client=client)
+    # the same sums in the same association: the same parameters bit for bit
+    for a, b in zip(streamed.parameters(), persisted.parameters()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="sampling='rows' draws every minibatch from all of it.*use sampling='stream'"):
+        fit_minibatch(_models()["mlp"](), **parts, loss=loss, batch_size=32, epochs=1, sampling="rows", client=client)
+    fit_minibatch(_models()["mlp"](), **parts, loss=loss, batch_size=32, epochs=1, sampling="stream", client=client)
+
+
 def test_full_batch_gradient_descent_takes_plain_steps():
     X, y, _ = _blobs(n=100)
     model, twin = _models()["softmax"](), _models()["softmax"]()

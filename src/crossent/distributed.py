@@ -60,7 +60,10 @@ Three ways through the data
 * :func:`loss_and_gradient` / :func:`fit_full_batch`: every evaluation goes
   over all rows (gradient descent, or L-BFGS with
   ``scipy.optimize.minimize`` on the client). On a cluster the data is
-  persisted in the workers' memory once per fit.
+  persisted in the workers' memory once per fit -- when it takes at most
+  :data:`PERSIST_MEMORY_FRACTION` of their total memory limit; larger data is
+  read from its source at every evaluation instead, a few blocks per worker
+  at a time (with a warning: each evaluation then reads all of it).
 * :func:`fit_minibatch` with ``sampling="rows"``: epoch :math:`e` draws the
   permutation ``numpy.random.default_rng([seed, e]).permutation(n_rows)`` of
   all row indices, exactly as :func:`crossent.fit` does, and step :math:`s`
@@ -71,7 +74,8 @@ Three ways through the data
   with the same ``seed`` and ``batch_size``, whatever the chunking, and so are
   the weights after training (up to rounding) -- for models without dropout.
   Every step needs any row, so on a cluster the data is persisted in the
-  workers' memory.
+  workers' memory (data larger than :data:`PERSIST_MEMORY_FRACTION` of it is
+  refused: ``sampling="stream"`` is the way through it).
 * :func:`fit_minibatch` with ``sampling="stream"``, for data larger than the
   cluster's memory (or this machine's): epoch :math:`e` visits the blocks in
   the order ``default_rng([seed, e]).permutation(n_blocks)``; each block is
@@ -130,6 +134,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +170,7 @@ __all__ = [
     "PASS_BYTES",
     "INLINE_PARAMETER_BYTES",
     "CLIENT_REDUCTION_PARTS",
+    "PERSIST_MEMORY_FRACTION",
 ]
 
 #: bytes of X in one block read from a file or zarr array when ``block_rows`` is not given
@@ -175,6 +181,8 @@ PASS_BYTES = 16 * 2**20
 INLINE_PARAMETER_BYTES = 2**20
 #: up to this many partial sums travel to the client and are added there; more are reduced by tasks on the workers
 CLIENT_REDUCTION_PARTS = 4
+#: data is persisted on a cluster only when it takes at most this share of the workers' total memory limit
+PERSIST_MEMORY_FRACTION = 0.5
 SAMPLINGS = ("rows", "stream")
 SOLVERS = ("lbfgs", "gd")
 
@@ -989,7 +997,7 @@ class _Scattered:
 class _DaskExecutor:
     """Runs every block as a task on the worker that holds it; the client sees only the reduced sums."""
 
-    def __init__(self, client, X, y, sample_weight, work: _Work, block_rows, persist: bool):
+    def __init__(self, client, X, y, sample_weight, work: _Work, block_rows, persist: bool | str):
         self.client, self.work = client, work
         # a NumPy array in the client's memory is cut into one block per worker unless told otherwise
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -1004,7 +1012,10 @@ class _DaskExecutor:
             raise ValueError("X is empty: training needs at least one sample")
         self.n_features = X.shape[1]
         self._sizes = list(sizes)
+        self.n_workers = n_workers
         self.handles: dict[str, Any] = {name: None for name in self.arrays}
+        if persist:
+            persist = self._fits_in_memory(persist)
         for name, array in self.arrays.items():
             if array is None:
                 continue
@@ -1016,6 +1027,30 @@ class _DaskExecutor:
 
     def block_sizes(self) -> list:
         return list(self._sizes)
+
+    def _fits_in_memory(self, reason: str | bool) -> bool:
+        """Whether the arrays to persist take at most PERSIST_MEMORY_FRACTION of the workers' memory limits.
+
+        ``reason`` is "rows" (minibatch rows drawn from anywhere: too large is
+        an error) or True (full batch: too large is read from its source).
+        """
+        data_bytes = sum(int(array.nbytes) for array in self.arrays.values()
+                         if array is not None and not isinstance(array, _Scattered))
+        limits = [int(worker.get("memory_limit") or 0)
+                  for worker in self.client.scheduler_info().get("workers", {}).values()]
+        if not data_bytes or not limits or 0 in limits:  # no limit set: persist, as dask itself would
+            return True
+        allowed = PERSIST_MEMORY_FRACTION * sum(limits)
+        if data_bytes <= allowed:
+            return True
+        sizes = f"the data ({data_bytes / 2**30:.3g} GiB) exceeds {PERSIST_MEMORY_FRACTION:g} of the cluster's " \
+                f"memory limit ({sum(limits) / 2**30:.3g} GiB over {len(limits)} workers)"
+        if reason == "rows":
+            raise ValueError(f"{sizes}: sampling='rows' draws every minibatch from all of it and needs it held in "
+                             f"the workers' memory; use sampling='stream', which reads one block at a time")
+        warnings.warn(f"{sizes}: it is not persisted, and every full-batch evaluation reads all of it from its "
+                      f"source, {2 * len(limits)} blocks at a time", ResourceWarning, stacklevel=5)
+        return False
 
     def _persist(self, array) -> list:
         from distributed import futures_of
@@ -1047,9 +1082,24 @@ class _DaskExecutor:
 
     def full(self, parameters, *, compute_grad=True, training=True, seed=None) -> GradientSums:
         sent = self._parameters(parameters)
+        if self.handles["X"] is None and self.arrays["X"] is not None:
+            return self._full_from_source(sent, compute_grad, training, seed)
         futures = [self._submit(sent, b, self.open(b), None, compute_grad, training, seed)
                    for b in range(self.n_blocks)]
         return _reduce_sums(self.client, futures)
+
+    def _full_from_source(self, sent, compute_grad, training, seed) -> GradientSums:
+        """All blocks read from the data's source, at most two per worker in flight; summed as _TreeSum does."""
+        window = 2 * self.n_workers
+        pending: list = []
+        tree = _TreeSum()
+        for b in range(self.n_blocks):
+            pending.append(self._submit(sent, b, self.open(b), None, compute_grad, training, seed))
+            if len(pending) >= window:
+                tree.push(pending.pop(0).result())  # in block order; the block's data is released with it
+        for future in pending:
+            tree.push(future.result())
+        return tree.total()
 
     def rows(self, parameters, selection, *, training=True, seed=None) -> GradientSums:
         sent = self._parameters(parameters)
@@ -1069,7 +1119,7 @@ class _DaskExecutor:
         self.handles = {name: None for name in self.arrays}
 
 
-def _executor(X, y, sample_weight, work, client, block_rows, persist=True):
+def _executor(X, y, sample_weight, work, client, block_rows, persist: bool | str = True):
     if client is None:
         if any(_is_dask_array(value) for value in (X, y, sample_weight)):
             client = _default_client()
@@ -1492,7 +1542,7 @@ def fit_minibatch(
     callbacks = list(callbacks)
     full_batch_requested = batch_size is None
     loss, work, executor = _setup(model, X, y, sample_weight, loss, client, block_rows,
-                                  persist=sampling == "rows" or full_batch_requested)
+                                  persist=True if full_batch_requested else ("rows" if sampling == "rows" else False))
     validation = None
     try:
         if validation_data is not None:
