@@ -488,6 +488,27 @@ def test_an_estimator_on_dask_arrays_minimises_its_in_memory_objective(client, e
         getattr(sklearn_module, estimator)(early_stopping=True).fit(dask_X, labels)
 
 
+def test_an_estimator_streams_blocks_when_the_data_exceeds_the_clusters_memory(client, monkeypatch):
+    import warnings
+
+    import crossent.distributed as distributed
+
+    sklearn_module = pytest.importorskip("crossent.sklearn")
+    X, y, _ = _blobs(n=600, spread=1.0)
+    dask_X, dask_y = da.from_array(X, chunks=(150, -1)), da.from_array(y, chunks=150)
+    monkeypatch.setattr(distributed, "PERSIST_MEMORY_FRACTION", 1e-12)
+    classifier = sklearn_module.SoftmaxClassifier(solver="sgd", learning_rate=0.1, batch_size=64, max_iter=3,
+                                                   learning_rate_schedule="cosine", random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # and the max_iter ConvergenceWarning
+        classifier.fit(dask_X, dask_y)
+    assert any(issubclass(warning.category, ResourceWarning) and "drawn block by block" in str(warning.message)
+               for warning in caught)
+    # 4 blocks of 150 rows in batches of 64: 3 steps each, 12 per epoch, all of them taken
+    assert classifier._optimizer.step_count == 3 * 12
+    assert classifier.score(X, y) > 0.9
+
+
 def test_crossent_train_on_a_chunk_directory_and_a_running_scheduler(client, tmp_path, capsys):
     """--dataset DIR (test split in DIR/test) with --dask tcp://...: the in-memory run's figures."""
     from crossent.cli import main

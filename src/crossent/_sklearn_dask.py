@@ -26,6 +26,11 @@ array ``X`` (``y`` and ``sample_weight`` dask or NumPy) train through
   as :func:`crossent.fit` takes it) plus :math:`\alpha W`, and the batches are
   ``fit_minibatch``'s -- so the weights differ from an in-memory fit, whose
   batches come from another generator and divide by :math:`|B|\,\bar s`.
+  Data that takes more than
+  :data:`crossent.distributed.PERSIST_MEMORY_FRACTION` of the workers' memory
+  limits is not held in memory: its batches are drawn block by block
+  (``sampling="stream"``, with a ``ResourceWarning``), and "lbfgs" and "gd"
+  read it from its source at every evaluation.
 
 Not available with dask arrays: ``early_stopping`` (it holds out rows of X in
 memory) and :class:`~crossent.sklearn.BinaryLogisticClassifier`.
@@ -134,7 +139,7 @@ def fit(estimator, X, y, sample_weight=None):
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
 
-    from .distributed import fit_full_batch, fit_minibatch
+    from .distributed import _default_client, _exceeds_cluster_memory, fit_full_batch, fit_minibatch
 
     name = type(estimator).__name__
     if estimator._sigmoid:
@@ -212,6 +217,15 @@ def fit(estimator, X, y, sample_weight=None):
         loss = type(estimator._loss)(**{**estimator._loss.options, "reduction": "mean"})
         batch_size = min(estimator.batch_size, n_samples)
         row_weights, steps_per_epoch = weights, -(-n_samples // batch_size)
+    sampling = "rows"
+    client = _default_client()
+    too_large = None if full_batch or client is None else _exceeds_cluster_memory(client, X, targets, row_weights)
+    if too_large:
+        # "rows" would need the data held in the workers' memory; "stream" reads one block at a time
+        sampling = "stream"
+        steps_per_epoch = sum(-(-rows // batch_size) for rows in row_chunks)
+        warnings.warn(f"{too_large}: the minibatches are drawn block by block (crossent.distributed's "
+                      f"sampling='stream') instead of from all rows", ResourceWarning, stacklevel=3)
     schedule = estimator._schedule(base_learning_rate, estimator.max_iter * steps_per_epoch)
     state = {"best": np.inf, "waited": 0, "converged": False}
 
@@ -229,7 +243,7 @@ def fit(estimator, X, y, sample_weight=None):
         return True
 
     fit_minibatch(model, X, targets, loss=loss, sample_weight=row_weights, optimizer=optimizer, schedule=schedule,
-                  epochs=estimator.max_iter, batch_size=batch_size, shuffle=estimator.shuffle,
+                  epochs=estimator.max_iter, batch_size=batch_size, sampling=sampling, shuffle=estimator.shuffle,
                   seed=int(estimator._rng.integers(2**31 - 1)), callbacks=[convergence], progress=False)
     if not state["converged"]:
         warnings.warn(f"{name} reached max_iter={estimator.max_iter} epochs before the training loss stopped "

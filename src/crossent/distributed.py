@@ -994,6 +994,19 @@ class _Scattered:
         self.chunks = (tuple(chunks),) + tuple((s,) for s in data.shape[1:])
 
 
+def _exceeds_cluster_memory(client, *arrays) -> str | None:
+    """None when ``arrays`` (dask arrays, or None) take at most :data:`PERSIST_MEMORY_FRACTION` of the memory
+    limits of ``client``'s workers (or the workers have no limit), else a sentence saying by how much."""
+    data_bytes = sum(int(array.nbytes) for array in arrays if array is not None)
+    limits = [int(worker.get("memory_limit") or 0) for worker in client.scheduler_info().get("workers", {}).values()]
+    if not data_bytes or not limits or 0 in limits:  # no limit set: persist, as dask itself would
+        return None
+    if data_bytes <= PERSIST_MEMORY_FRACTION * sum(limits):
+        return None
+    return (f"the data ({data_bytes / 2**30:.3g} GiB) exceeds {PERSIST_MEMORY_FRACTION:g} of the cluster's memory "
+            f"limit ({sum(limits) / 2**30:.3g} GiB over {len(limits)} workers)")
+
+
 class _DaskExecutor:
     """Runs every block as a task on the worker that holds it; the client sees only the reduced sums."""
 
@@ -1034,22 +1047,15 @@ class _DaskExecutor:
         ``reason`` is "rows" (minibatch rows drawn from anywhere: too large is
         an error) or True (full batch: too large is read from its source).
         """
-        data_bytes = sum(int(array.nbytes) for array in self.arrays.values()
-                         if array is not None and not isinstance(array, _Scattered))
-        limits = [int(worker.get("memory_limit") or 0)
-                  for worker in self.client.scheduler_info().get("workers", {}).values()]
-        if not data_bytes or not limits or 0 in limits:  # no limit set: persist, as dask itself would
+        arrays = [array for array in self.arrays.values() if not isinstance(array, _Scattered)]
+        sizes = _exceeds_cluster_memory(self.client, *arrays)
+        if sizes is None:
             return True
-        allowed = PERSIST_MEMORY_FRACTION * sum(limits)
-        if data_bytes <= allowed:
-            return True
-        sizes = f"the data ({data_bytes / 2**30:.3g} GiB) exceeds {PERSIST_MEMORY_FRACTION:g} of the cluster's " \
-                f"memory limit ({sum(limits) / 2**30:.3g} GiB over {len(limits)} workers)"
         if reason == "rows":
             raise ValueError(f"{sizes}: sampling='rows' draws every minibatch from all of it and needs it held in "
                              f"the workers' memory; use sampling='stream', which reads one block at a time")
         warnings.warn(f"{sizes}: it is not persisted, and every full-batch evaluation reads all of it from its "
-                      f"source, {2 * len(limits)} blocks at a time", ResourceWarning, stacklevel=5)
+                      f"source, {2 * self.n_workers} blocks at a time", ResourceWarning, stacklevel=5)
         return False
 
     def _persist(self, array) -> list:
