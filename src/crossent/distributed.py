@@ -1053,7 +1053,8 @@ class _DaskExecutor:
             return True
         if reason == "rows":
             raise ValueError(f"{sizes}: sampling='rows' draws every minibatch from all of it and needs it held in "
-                             f"the workers' memory; use sampling='stream', which reads one block at a time")
+                             f"the workers' memory; use sampling='stream' (crossent.distributed.fit_minibatch, or "
+                             f"--sampling stream on the command line), which reads one block at a time")
         warnings.warn(f"{sizes}: it is not persisted, and every full-batch evaluation reads all of it from its "
                       f"source, {2 * self.n_workers} blocks at a time", ResourceWarning, stacklevel=5)
         return False
