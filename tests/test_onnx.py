@@ -16,7 +16,7 @@ import crossent  # noqa: E402
 from crossent import export_onnx, fit, load_checkpoint, save  # noqa: E402
 from crossent.cli import main  # noqa: E402
 from crossent.datasets import Normalizer, load_digits  # noqa: E402
-from crossent.nn import MLP, LogisticRegression, SoftmaxRegression  # noqa: E402
+from crossent.nn import MLP, LargeMarginSoftmaxClassifier, LogisticRegression, SoftmaxRegression  # noqa: E402
 from crossent.onnx_export import DEFAULT_OPSET, MIN_OPSET  # noqa: E402
 
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}  # float32 arithmetic in a different order (ORT's Gemm, exp)
@@ -58,6 +58,9 @@ RANDOM_MODELS = {
     "mlp-dropout": lambda: MLP(5, [8, 8], 3, dropout=0.5, seed=7),
     "mlp-no-hidden": lambda: MLP(5, [], 3, seed=8),
     "mlp-float64": lambda: MLP(5, [8], 3, activation="tanh", seed=9, dtype=np.float64),
+    # L-Softmax predicts with its plain, bias-free scores
+    "large-margin": lambda: LargeMarginSoftmaxClassifier(5, 3, margin=3, hidden_sizes=[8], seed=10),
+    "large-margin-linear": lambda: LargeMarginSoftmaxClassifier(5, 4, margin=2, seed=11),
 }
 
 

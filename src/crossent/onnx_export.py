@@ -173,9 +173,14 @@ def _check_normalizer(normalizer: Normalizer | Mapping[str, Any] | None, model: 
 
 
 def _network_nodes(model: Model, first_input: str) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """(nodes, initializers) of the layers: Gemm per Linear, the activation ops; Dropout is the identity."""
+    """(nodes, initializers) of the layers: Gemm per Linear, the activation ops; Dropout is the identity.
+
+    The L-Softmax output layer (:class:`~crossent.nn.LargeMarginLinear`) predicts
+    with its plain scores :math:`x W^\top`: a Gemm without bias.
+    """
     from onnx import helper, numpy_helper
 
+    from .nn.large_margin import LargeMarginLinear
     from .nn.layers import Dropout, Linear, ReLU, Sigmoid, Tanh
 
     activations = {ReLU: "Relu", Tanh: "Tanh", Sigmoid: "Sigmoid"}
@@ -186,11 +191,11 @@ def _network_nodes(model: Model, first_input: str) -> tuple[list[onnx.NodeProto]
         if isinstance(layer, Dropout):
             continue  # evaluation mode: the identity
         output = LOGITS if index == len(layers) - 1 else f"{index}.output"
-        if isinstance(layer, Linear):
+        if isinstance(layer, (Linear, LargeMarginLinear)):
             # Gemm with transB=1 is y = x W^T + b with W stored (out, in), exactly Linear's layout
             names = [current, f"{index}.weight"]
             initializers.append(numpy_helper.from_array(np.asarray(layer.weight, dtype=np.float32), names[1]))
-            if layer.bias is not None:
+            if getattr(layer, "bias", None) is not None:
                 names.append(f"{index}.bias")
                 initializers.append(numpy_helper.from_array(np.asarray(layer.bias, dtype=np.float32), names[2]))
             nodes.append(helper.make_node("Gemm", names, [output], name=f"{index}.linear", transB=1))
