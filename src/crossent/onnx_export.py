@@ -195,9 +195,10 @@ def _network_nodes(model: Model, first_input: str) -> tuple[list[onnx.NodeProto]
             # Gemm with transB=1 is y = x W^T + b with W stored (out, in), exactly Linear's layout
             names = [current, f"{index}.weight"]
             initializers.append(numpy_helper.from_array(np.asarray(layer.weight, dtype=np.float32), names[1]))
-            if getattr(layer, "bias", None) is not None:
+            bias = layer.bias if isinstance(layer, Linear) else None
+            if bias is not None:
                 names.append(f"{index}.bias")
-                initializers.append(numpy_helper.from_array(np.asarray(layer.bias, dtype=np.float32), names[2]))
+                initializers.append(numpy_helper.from_array(np.asarray(bias, dtype=np.float32), names[2]))
             nodes.append(helper.make_node("Gemm", names, [output], name=f"{index}.linear", transB=1))
         elif type(layer) in activations:
             nodes.append(helper.make_node(activations[type(layer)], [current], [output], name=f"{index}.activation"))
