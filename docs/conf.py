@@ -29,6 +29,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax copied into _static: formulas render without a network
     "sphinx.ext.doctest",
     "crossent_api",  # docs/_ext/crossent_api.py: the layout of the API pages
 ]

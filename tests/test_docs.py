@@ -147,6 +147,14 @@ def test_internal_links_and_anchors_resolve(site, pages):
     assert broken_internal_links(site["html"], pages) == []
 
 
+def test_formulas_render_offline(site, pages):
+    # MathJax is served from the site itself (its files exist: the link check above), not from a CDN
+    scripts = [value for attribute, value in pages[(site["html"] / "derivations/softmax.html").resolve()].links
+               if attribute == "src"]
+    mathjax = [src for src in scripts if "mathjax" in src.lower()]
+    assert mathjax and all("://" not in src for src in mathjax), scripts
+
+
 def test_every_public_name_is_documented(site, pages):
     modules = api_modules()
     assert "crossent" in modules and "crossent.losses" in modules
