@@ -101,13 +101,12 @@ def _as_array(tensor: torch.Tensor) -> np.ndarray:
     return tensor.numpy()
 
 
-def _input_array(tensor: object, name: str) -> np.ndarray:
-    """A differentiable input: a float32/float64 CPU tensor."""
+def _check_input(tensor: object, name: str) -> None:
+    """A differentiable input must be a float32/float64 CPU tensor."""
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
     _check_device(tensor, name)
     _check_float(tensor, name)
-    return _as_array(tensor)
 
 
 def _constant_array(value: Any, name: str) -> Any:
@@ -171,7 +170,7 @@ def _apply_row_loss(
     input: torch.Tensor, name: str, value_and_grad: Callable[[np.ndarray], tuple[Any, Any]],
     value_only: Callable[[np.ndarray], Any], class_axis: int | None,
 ) -> torch.Tensor:
-    _input_array(input, name)  # validated before autograd records anything
+    # the caller has checked ``input`` (_check_input) before autograd records anything
     compute_grad = bool(torch.is_grad_enabled() and input.requires_grad)
     return _RowLossFunction.apply(input, value_and_grad, value_only, class_axis, compute_grad)
 
@@ -255,7 +254,7 @@ def cross_entropy(
     >>> bool(torch.isclose(loss, reference))
     True
     """
-    _input_array(input, "input")
+    _check_input(input, "input")
     options = dict(
         weight=_constant_array(weight, "weight"),
         sample_weight=_constant_array(sample_weight, "sample_weight"),
@@ -327,7 +326,7 @@ def loss(name: str | Loss, **options: Any) -> Callable[..., torch.Tensor]:
     label = name if isinstance(name, str) else type(loss_object).__name__
 
     def function(input: torch.Tensor, target: torch.Tensor | ArrayLike, **batch_arguments: Any) -> torch.Tensor:
-        _input_array(input, "input")
+        _check_input(input, "input")
         target_array = _constant_array(target, "target")
         batch = {key: _constant_array(value, key) for key, value in batch_arguments.items()}
 
@@ -517,10 +516,10 @@ def linear_cross_entropy(
     >>> bool(torch.isclose(loss, reference)), layer.weight.grad.shape
     (True, torch.Size([10, 4]))
     """
-    _input_array(hidden, "hidden")
-    _input_array(weight, "weight")
+    _check_input(hidden, "hidden")
+    _check_input(weight, "weight")
     if bias is not None:
-        _input_array(bias, "bias")
+        _check_input(bias, "bias")
     options = dict(
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,

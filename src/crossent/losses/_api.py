@@ -33,6 +33,39 @@ def _bind(
     return bound.args, bound.kwargs
 
 
+def _direct_call(signature: inspect.Signature, implementation: Callable[..., Any]) -> bool:
+    """Whether ``implementation(*args, **kwargs, compute_grad=...)`` takes exactly the calls ``signature`` takes.
+
+    True when the implementation's parameters are the signature's (names,
+    kinds, defaults) plus a keyword-only ``compute_grad``: Python's own call
+    then checks the arguments, and binding them to ``signature`` first (a
+    tenth of a small batch's time) is only needed to word an error.
+    """
+    parameters = [p for p in inspect.signature(implementation).parameters.values() if p.name != "compute_grad"]
+    extra = inspect.signature(implementation).parameters.get("compute_grad")
+    if extra is None or extra.kind is not inspect.Parameter.KEYWORD_ONLY:
+        return False
+    expected = list(signature.parameters.values())
+    return len(parameters) == len(expected) and all(
+        p.name == q.name and p.kind == q.kind and p.default is q.default for p, q in zip(parameters, expected)
+    )
+
+
+def _call(
+    direct: bool, signature: inspect.Signature, implementation: Callable[..., tuple[Any, Any]],
+    args: tuple[Any, ...], kwargs: dict[str, Any],
+) -> tuple[Any, Any]:
+    """``implementation(*args, **kwargs, compute_grad=True)``, arguments checked against ``signature``."""
+    if not direct:
+        args, kwargs = _bind(signature, args, kwargs)
+        return implementation(*args, **kwargs, compute_grad=True)
+    try:
+        return implementation(*args, **kwargs, compute_grad=True)
+    except TypeError:
+        _bind(signature, args, kwargs)  # a call that does not fit the signature: say so in its terms
+        raise
+
+
 def _with_out(signature: inspect.Signature, implementation: Callable[..., Any]) -> inspect.Signature:
     """``signature`` plus a keyword ``out=None`` when ``implementation`` can write its gradient there."""
     if "out" not in inspect.signature(implementation).parameters:
@@ -54,10 +87,10 @@ def grad_function(
     """Return ``L_grad``: dL/d(first argument), same options as ``value_function``."""
     signature = _with_out(inspect.signature(value_function), implementation)
     name = value_function.__name__
+    direct = _direct_call(signature, implementation)
 
     def grad(*args: Any, **kwargs: Any) -> NDArray[Any]:
-        args, kwargs = _bind(signature, args, kwargs)
-        gradient: NDArray[Any] = implementation(*args, **kwargs, compute_grad=True)[1]
+        gradient: NDArray[Any] = _call(direct, signature, implementation, args, kwargs)[1]
         return gradient
 
     grad.__signature__ = signature  # type: ignore[attr-defined]  # read by inspect.signature
@@ -82,10 +115,10 @@ def value_and_grad_function(
     """Return ``L_value_and_grad``: ``(value, gradient)`` computed in one pass."""
     signature = _with_out(inspect.signature(value_function), implementation)
     name = value_function.__name__
+    direct = _direct_call(signature, implementation)
 
     def value_and_grad(*args: Any, **kwargs: Any) -> tuple[Any, NDArray[Any]]:
-        args, kwargs = _bind(signature, args, kwargs)
-        value, gradient = implementation(*args, **kwargs, compute_grad=True)
+        value, gradient = _call(direct, signature, implementation, args, kwargs)
         return value, gradient
 
     value_and_grad.__signature__ = signature  # type: ignore[attr-defined]  # read by inspect.signature
