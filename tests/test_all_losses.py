@@ -97,3 +97,26 @@ def test_nan_input_propagates_to_its_row(case):
         assert "nan" in str(error)
         return
     assert np.isnan(value), f"{case.name}: NaN input gave {value}"
+
+
+GRADIENT_FUNCTIONS = sorted(name for name in dir(crossent.losses)
+                            if name.endswith(("_grad", "_value_and_grad")) and callable(getattr(crossent.losses, name)))
+
+
+@pytest.mark.parametrize("name", GRADIENT_FUNCTIONS)
+def test_gradient_functions_reject_calls_that_do_not_fit_their_signature(name):
+    # the generated functions call their implementation directly; a call that does not fit is still worded
+    # in terms of the public signature, never of the implementation's own parameters (compute_grad)
+    import inspect
+
+    function = getattr(crossent.losses, name)
+    parameters = inspect.signature(function).parameters.values()
+    logits, target = np.zeros((2, 3)), np.array([0, 1])
+    required = {p.name: np.eye(3) for p in parameters if p.kind is p.KEYWORD_ONLY and p.default is p.empty}
+    with pytest.raises(TypeError, match=r"^got an unexpected keyword argument 'no_such_option'$"):
+        function(logits, target, **required, no_such_option=1)
+    with pytest.raises(TypeError, match=r"^got an unexpected keyword argument 'compute_grad'$"):
+        function(logits, target, **required, compute_grad=False)
+    positional = [p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+    with pytest.raises(TypeError, match=r"^too many positional arguments$"):
+        function(*([logits] * (len(positional) + 1)), **required)
