@@ -116,11 +116,11 @@ def test_kernel_on_odd_shapes(dtype, n_rows, n_classes, target_kind):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("target_kind", ["labels", "probabilities"])
 def test_long_rows_find_their_maximum_in_any_block(dtype, target_kind):
-    # rows of 3 blocks of _numba._MAXIMUM_BLOCK and a few more: the maximum in each block, tied across
+    # rows of 3 blocks of _numba._ROW_BLOCK and a few more: the maximum in each block, tied across
     # blocks, and dominant (its own term excluded from the sum exactly, the loss then ~1e-30)
     from crossent.kernels import _numba
 
-    block = _numba._MAXIMUM_BLOCK
+    block = _numba._ROW_BLOCK
     n_classes = 3 * block + 5
     rng = np.random.default_rng(11)
     logits, labels, samples, weights = _problem(rng, dtype, 9, n_classes)

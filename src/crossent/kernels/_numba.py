@@ -170,8 +170,9 @@ def _first_position(row, value):
     return 0
 
 
-#: elements per block of :func:`_row_maximum_and_top`'s search (8 KB of float32)
-_MAXIMUM_BLOCK = 2048
+#: elements per block of a long row (8 KB of float32, held in L1): the search for the maximum's position
+#: and the sums of the exponentials go block by block
+_ROW_BLOCK = 2048
 
 
 @njit(inline="always")
@@ -188,13 +189,13 @@ def _row_maximum_and_top(row):
     maximum = row[0]
     best = row[0]
     best_start = 0
-    for start in range(0, n, _MAXIMUM_BLOCK):
-        block_maximum = _row_maximum(row[start:min(n, start + _MAXIMUM_BLOCK)])
+    for start in range(0, n, _ROW_BLOCK):
+        block_maximum = _row_maximum(row[start:min(n, start + _ROW_BLOCK)])
         maximum = _nan_propagating_maximum(maximum, block_maximum)
         if block_maximum > best:
             best = block_maximum
             best_start = start
-    return maximum, best_start + _first_position(row[best_start:min(n, best_start + _MAXIMUM_BLOCK)], best)
+    return maximum, best_start + _first_position(row[best_start:min(n, best_start + _ROW_BLOCK)], best)
 
 
 @njit(fastmath={"reassoc", "nsz"})
@@ -231,8 +232,8 @@ def _exponentials_except_top(row, out, shift, top, in_place):
     # block by block, each block summed while it is in L1 (a second pass over the whole row reads L2)
     n = row.shape[0]
     total = 0.0
-    for start in range(0, n, _MAXIMUM_BLOCK):
-        stop = min(n, start + _MAXIMUM_BLOCK)
+    for start in range(0, n, _ROW_BLOCK):
+        stop = min(n, start + _ROW_BLOCK)
         if in_place:
             _exponentiate_row_in_place(out[start:stop], shift)
         else:
