@@ -379,3 +379,18 @@ def test_cli_rejects_a_bad_margin_in_one_line(arguments, message, capsys, no_mni
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_loss_reduction_sum_and_none_and_a_bad_one():
+    layer = LargeMarginLinear(3, 4, margin=2, beta_start=0.0, dtype=np.float64)
+    x, y = np.random.default_rng(0).normal(size=(5, 3)), np.array([0, 1, 2, 3, 0])
+    values = {}
+    for reduction in ("mean", "sum", "none"):
+        values[reduction] = LargeMarginCrossEntropy(layer, reduction=reduction)(layer.forward(x, training=True), y)
+    assert values["none"].shape == (5,)
+    np.testing.assert_allclose(values["sum"], values["none"].sum(), rtol=1e-14)
+    np.testing.assert_allclose(values["mean"], values["none"].mean(), rtol=1e-14)
+    assert LargeMarginCrossEntropy(layer, reduction="sum").config() == {"class": "CrossEntropyLoss",
+                                                                       "options": {"reduction": "sum"}}
+    with pytest.raises(ValueError, match="reduction must be one of 'mean', 'sum', 'none', got 'avg'"):
+        LargeMarginCrossEntropy(layer, reduction="avg")

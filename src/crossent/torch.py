@@ -167,7 +167,7 @@ class _RowLossFunction(torch.autograd.Function):
 
 
 def _apply_row_loss(
-    input: torch.Tensor, name: str, value_and_grad: Callable[[np.ndarray], tuple[Any, Any]],
+    input: torch.Tensor, value_and_grad: Callable[[np.ndarray], tuple[Any, Any]],
     value_only: Callable[[np.ndarray], Any], class_axis: int | None,
 ) -> torch.Tensor:
     # the caller has checked ``input`` (_check_input) before autograd records anything
@@ -273,7 +273,7 @@ def cross_entropy(
     def value_only(array):
         return crossent.softmax_cross_entropy(array, target_array, **options)
 
-    return _apply_row_loss(input, "input", value_and_grad, value_only, _normal_axis(axis, input.dim()))
+    return _apply_row_loss(input, value_and_grad, value_only, _normal_axis(axis, input.dim()))
 
 
 # ----------------------------------------------------------------------------- any loss by name
@@ -337,7 +337,7 @@ def loss(name: str | Loss, **options: Any) -> Callable[..., torch.Tensor]:
             return loss_object(array, target_array, **batch)
 
         class_axis = _normal_axis(axis, input.dim()) if has_class_axis else None
-        return _apply_row_loss(input, "input", value_and_grad, value_only, class_axis)
+        return _apply_row_loss(input, value_and_grad, value_only, class_axis)
 
     function.__name__ = function.__qualname__ = f"{label}_loss" if not label.endswith("loss") else label
     function.__doc__ = f"crossent's {label!r} loss of CPU tensors, differentiable in ``input``."

@@ -41,8 +41,9 @@ def _direct_call(signature: inspect.Signature, implementation: Callable[..., Any
     then checks the arguments, and binding them to ``signature`` first (a
     tenth of a small batch's time) is only needed to word an error.
     """
-    parameters = [p for p in inspect.signature(implementation).parameters.values() if p.name != "compute_grad"]
-    extra = inspect.signature(implementation).parameters.get("compute_grad")
+    implementation_parameters = inspect.signature(implementation).parameters
+    parameters = [p for p in implementation_parameters.values() if p.name != "compute_grad"]
+    extra = implementation_parameters.get("compute_grad")
     if extra is None or extra.kind is not inspect.Parameter.KEYWORD_ONLY:
         return False
     expected = list(signature.parameters.values())

@@ -103,7 +103,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._typing import FloatArray, LossValue, Seed
-from .._validation import _describe, check_labels, check_scalar
+from .._validation import _describe, check_labels, check_reduction, check_scalar
 from ..losses import Loss
 from ..losses.cross_entropy import softmax_cross_entropy, softmax_cross_entropy_value_and_grad
 from .layers import (
@@ -597,8 +597,7 @@ class LargeMarginCrossEntropy(Loss):
     def __init__(self, layer: LargeMarginLinear, *, reduction: str = "mean") -> None:
         if not isinstance(layer, LargeMarginLinear):
             raise TypeError(f"layer must be a LargeMarginLinear, got {_describe(layer)}")
-        if not isinstance(reduction, str) or reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {_describe(reduction)}")
+        reduction = check_reduction(reduction)
         self.layer = layer
         self.options = {} if reduction == "mean" else {"reduction": reduction}
 
